@@ -306,9 +306,7 @@ class MultiLabelDataset:
         width = max(8, *(len(n) for n in self.label_names)) if self.label_names else 8
         lines.append(f"  {'label':<{width}}{'train':>8}{'test':>8}")
         for j, nm in enumerate(self.label_names):
-            lines.append(
-                f"  {nm:<{width}}{tr['base_rates'][j]:>8.3f}{te['base_rates'][j]:>8.3f}"
-            )
+            lines.append(f"  {nm:<{width}}{tr['base_rates'][j]:>8.3f}{te['base_rates'][j]:>8.3f}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

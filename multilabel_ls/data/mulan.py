@@ -252,7 +252,9 @@ def _resolve(
             xml = xmls[0]
         stem = xml.stem if name is None else name
         train = _find(path, stem, _TRAIN_SUFFIXES, "train")
-        test = Path(test_path) if test_path is not None else _find(path, stem, _TEST_SUFFIXES, "test")
+        test = (
+            Path(test_path) if test_path is not None else _find(path, stem, _TEST_SUFFIXES, "test")
+        )
     elif path.suffix.lower() == ".xml":
         xml, stem = path, path.stem
         train = _find(path.parent, stem, _TRAIN_SUFFIXES, "train")
