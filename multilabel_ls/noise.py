@@ -31,7 +31,9 @@ fixed seed the noise is monotone in the rate: the entries flipped at a smaller r
 subset of those flipped at a larger one (useful when sweeping noise levels).
 
 Only training labels should be corrupted; :func:`apply_noise_to_dataset` does exactly that and
-leaves the test split untouched. No function modifies its input.
+leaves the test split untouched. A validation set carved from the noisy training split is noisy
+too (as it would be in practice); carve it before adding noise to validate on clean labels.
+No function modifies its input.
 
 Spec forms accepted by :func:`parse_noise_spec` (so a CLI can pass one string):
 ``"none"``; ``"missing:0.2"``; ``"missing:p=0.2"``; ``"class_conditional:drop=0.2,add=0.01"``
@@ -151,9 +153,9 @@ def _number(v: Any, what: str) -> float:
 
 def _check_param(model: str, name: str, kind: str, v: Any) -> ParamValue:
     what = f"noise parameter {model}.{name}"
+    if isinstance(v, np.ndarray):
+        v = v.tolist()  # a 0-d array becomes a float
     if kind == "rates" and not isinstance(v, (str, numbers.Real)):
-        if isinstance(v, np.ndarray):
-            v = v.tolist()
         if not isinstance(v, Sequence) or isinstance(v, str):
             raise ValueError(f"{what} must be a rate or a list of rates; got {v!r}")
         vals = tuple(_number(x, what) for x in v)

@@ -183,7 +183,10 @@ def read_mulan_arff(
             )
     n_attr = len(attributes)
     rows = obj["data"]
-    data = np.array(rows, dtype=np.float64) if rows else np.zeros((0, n_attr))
+    try:
+        data = np.array(rows, dtype=np.float64) if rows else np.zeros((0, n_attr))
+    except (ValueError, TypeError) as e:  # liac-arff lets some unconvertible values through
+        raise ArffFormatError(path, None, f"non-numeric data value ({e})") from e
     if data.ndim != 2 or data.shape[1] != n_attr:
         raise ArffFormatError(path, None, f"data rows do not all have {n_attr} values")
     nan_cols = np.flatnonzero(np.isnan(data).any(axis=0))
