@@ -105,7 +105,7 @@ def _decode_arff(path: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"ARFF file not found: {path}")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # tolerate a byte-order mark
     except UnicodeDecodeError:
         # Older Weka tools wrote Latin-1; every byte sequence decodes, so this never fails.
         text = raw.decode("latin-1")
