@@ -20,259 +20,60 @@ is ever built.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 import torch
 
+from ._blocks import (
+    BlockTarget,
+    Source,
+    iter_blocks,
+    label_view,
+    make_source,
+    row_shape,
+)
 from .sparse import PositiveIndices
 from .strategies import RowCoefficients, SmoothingConfig, make_config, row_coefficients
 
-#: Elements per block: large enough to amortise per-op overhead, small enough that a block's
-#: temporaries stay a few percent of a large logits tensor (the memory bar is 1.2x the logits).
-BLOCK_ELEMENTS = 1 << 16
 
-Index = tuple[slice, ...]
-
-
-def canonical_view(x: torch.Tensor) -> torch.Tensor:
-    """View ``(B, N)`` as is and ``(B, N, d1, ...)`` as ``(B, N, R)`` with ``R = d1*...``."""
-    if x.ndim == 2:
-        return x
-    return x.reshape(x.shape[0], x.shape[1], -1)
+def row_counts(
+    blk: BlockTarget, u: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n`` (known positives), ``N`` (known labels) and ``U = Σ_known u`` of a block's rows."""
+    n = blk.positives()
+    N = blk.known_count()
+    U = N if u is None else blk.known_sum(u)
+    return n, N, U
 
 
-def iter_blocks(shape: torch.Size | tuple[int, ...]) -> Iterator[Index]:
-    """Yield index tuples covering a canonical ``(B, N)`` or ``(B, N, R)`` shape by whole rows.
-
-    A block never splits a row (all ``N`` labels of a row are in one block).
-    """
-    B, N = shape[0], shape[1]
-    if len(shape) == 2:
-        step = max(1, BLOCK_ELEMENTS // max(N, 1))
-        for r in range(0, B, step):
-            yield (slice(r, min(r + step, B)),)
-        return
-    R = shape[2]
-    if N * R <= BLOCK_ELEMENTS:
-        step = max(1, BLOCK_ELEMENTS // max(N * R, 1))
-        for r in range(0, B, step):
-            yield (slice(r, min(r + step, B)), slice(None), slice(None))
-        return
-    step = max(1, BLOCK_ELEMENTS // max(N, 1))
-    for b in range(B):
-        for q in range(0, R, step):
-            yield (slice(b, b + 1), slice(None), slice(q, min(q + step, R)))
-
-
-class DenseSource:
-    """A dense target (validated block by block)."""
-
-    def __init__(
-        self,
-        target: torch.Tensor,
-        *,
-        ignore_index: float | int | None,
-        ignore_mask: torch.Tensor | None,
-        soft: bool,
-        validate: bool,
-    ) -> None:
-        self.target = canonical_view(target)
-        self.mask = None if ignore_mask is None else canonical_view(ignore_mask)
-        self.ignore_index = ignore_index
-        self.soft = soft
-        self.validate = validate
-        self.shape = self.target.shape
-
-    @property
-    def has_unknown(self) -> bool:
-        return self.mask is not None or self.ignore_index is not None
-
-    def block(self, idx: Index, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``y`` (``dtype``, 0 at unknown labels) and the known mask (None: all known)."""
-        raw = self.target[idx]
-        known = None
-        if self.ignore_index is not None:
-            known = raw != self.ignore_index
-        if self.mask is not None:
-            m = ~self.mask[idx]
-            known = m if known is None else known & m
-        if self.validate and raw.dtype != torch.bool:
-            self._check(raw, known)
-        y = raw.to(dtype)
-        if known is not None:
-            y = y.masked_fill(~known, 0.0)
-        return y, known
-
-    def _check(self, raw: torch.Tensor, known: torch.Tensor | None) -> None:
-        if raw.dtype.is_floating_point:
-            nan = torch.isnan(raw)
-            if bool(nan.any()):
-                raise ValueError("target contains NaN")
-        vals = raw if known is None else raw[known]
-        if self.soft and raw.dtype.is_floating_point:
-            bad = (vals < 0) | (vals > 1)
-            what = "in [0, 1]"
-        else:
-            bad = (vals != 0) & (vals != 1)
-            what = "in {0, 1}" + ("" if raw.dtype.is_floating_point else " for an integer target")
-        if bool(bad.any()):
-            v = vals[bad][0].item()
-            hint = ""
-            if not self.soft and raw.dtype.is_floating_point and 0 < v < 1:
-                hint = " (pass soft_targets=True for soft targets; do not smooth them twice)"
-            elif v < 0 and self.ignore_index is None:
-                hint = f" (pass ignore_index={v!r} if it marks unknown labels)"
-            raise ValueError(f"target values must be {what}, found {v!r}{hint}")
-
-
-class SparseSource:
-    """Sparse positive indices, densified one block of rows at a time."""
-
-    def __init__(self, target: PositiveIndices, *, ignore_mask: torch.Tensor | None) -> None:
-        self.target = target
-        self.mask = ignore_mask
-        self.shape = torch.Size(target.shape)
-        self.soft = False
-
-    @property
-    def has_unknown(self) -> bool:
-        return self.mask is not None
-
-    def block(self, idx: Index, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
-        rows = idx[0]
-        start, stop = rows.start, rows.stop
-        local, labels = self.target.rows(start, stop)
-        y = torch.zeros(stop - start, self.shape[1], dtype=dtype, device=self.target.device)
-        y[local, labels] = 1.0
-        known = None
-        if self.mask is not None:
-            known = ~self.mask[idx]
-            y = y.masked_fill(~known, 0.0)
-        return y, known
-
-
-Source = DenseSource | SparseSource
-
-
-def make_source(
-    target: torch.Tensor | PositiveIndices,
-    shape: torch.Size,
-    device: torch.device,
-    *,
-    ignore_index: float | int | None = None,
-    ignore_mask: torch.Tensor | None = None,
-    soft_targets: bool = False,
-    validate: bool = True,
-    target_name: str = "target",
-) -> Source:
-    """Validate a target against the expected (logits) ``shape`` and wrap it as a source."""
-    if ignore_mask is not None:
-        if not isinstance(ignore_mask, torch.Tensor) or ignore_mask.dtype != torch.bool:
-            raise TypeError(
-                f"ignore_mask must be a bool tensor (True = unknown label), got "
-                f"{type(ignore_mask).__name__}{'' if not isinstance(ignore_mask, torch.Tensor) else ' of dtype ' + str(ignore_mask.dtype)}"
-            )
-        if ignore_mask.shape != shape:
-            raise ValueError(
-                f"ignore_mask shape {tuple(ignore_mask.shape)} does not match logits shape {tuple(shape)}"
-            )
-        if ignore_mask.device != device:
-            raise ValueError(f"ignore_mask is on {ignore_mask.device} but logits are on {device}")
-    if isinstance(target, PositiveIndices):
-        if len(shape) != 2:
-            raise ValueError(
-                f"sparse PositiveIndices targets need 2-D logits (B, N), got shape {tuple(shape)}"
-            )
-        if target.shape != tuple(shape):
-            raise ValueError(
-                f"{target_name} has shape {target.shape} (rows, num_labels) but logits have {tuple(shape)}"
-            )
-        if target.device != device:
-            raise ValueError(f"{target_name} is on {target.device} but logits are on {device}")
-        if ignore_index is not None:
-            raise ValueError(
-                "ignore_index applies to dense targets; with PositiveIndices use ignore_mask"
-            )
-        if soft_targets:
-            raise ValueError("soft_targets=True needs a dense target; PositiveIndices are hard")
-        return SparseSource(target, ignore_mask=ignore_mask)
-    if not isinstance(target, torch.Tensor):
-        raise TypeError(
-            f"{target_name} must be a torch.Tensor or PositiveIndices, got {type(target).__name__}"
-        )
-    if target.is_complex():
-        raise TypeError(
-            f"{target_name} must be bool, integer or floating, got dtype {target.dtype}"
-        )
-    if target.shape != shape:
-        raise ValueError(
-            f"{target_name} shape {tuple(target.shape)} does not match logits shape {tuple(shape)}"
-        )
-    if target.device != device:
-        raise ValueError(f"{target_name} is on {target.device} but logits are on {device}")
-    if target.requires_grad:
-        raise ValueError(
-            f"{target_name}.requires_grad is True: the loss gives no gradient for the target; "
-            "pass target.detach()"
-        )
-    if ignore_index is not None:
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, float)):
-            raise TypeError(f"ignore_index must be a number or None, got {ignore_index!r}")
-        if ignore_index in (0, 1):
-            raise ValueError(f"ignore_index={ignore_index!r} collides with a target value 0/1")
-        if target.dtype == torch.bool:
-            raise ValueError("ignore_index cannot mark a bool target; use ignore_mask")
-    if soft_targets and not target.dtype.is_floating_point:
-        raise ValueError(f"soft_targets=True needs a floating target, got dtype {target.dtype}")
-    return DenseSource(
-        target,
-        ignore_index=ignore_index,
-        ignore_mask=ignore_mask,
-        soft=soft_targets,
-        validate=validate,
-    )
-
-
-def prior_view(config: SmoothingConfig, ndim: int, device: torch.device, dtype: torch.dtype):
-    """The prior as a tensor broadcastable against a canonical block (None without a prior)."""
-    if config.prior is None:
-        return None
-    u = config.prior.to(device=device, dtype=dtype)
-    return u.view(1, -1) if ndim == 2 else u.view(1, -1, 1)
-
-
-@dataclass
-class Block:
-    """The smoothed targets of one block of rows and their coefficients."""
-
-    y: torch.Tensor
-    known: torch.Tensor | None
-    target: torch.Tensor  # t, 0 at unknown labels and in invalid rows
-    coef: RowCoefficients
+def plan_rows(
+    config: SmoothingConfig,
+    source: Source,
+    work: torch.dtype,
+    u: torch.Tensor | None,
+) -> RowCoefficients:
+    """Coefficients of every row (one pass over the target); see :mod:`.strategies`."""
+    shape = row_shape(source.shape)
+    device = source.target.device
+    n = torch.empty(shape, dtype=work, device=device)
+    N = torch.empty(shape, dtype=work, device=device)
+    U = torch.empty(shape, dtype=work, device=device)
+    for idx in iter_blocks(source.shape):
+        n[idx], N[idx], U[idx] = row_counts(source.block(idx, work), u)
+    return row_coefficients(config, n, N, U)
 
 
 def block_targets(
-    config: SmoothingConfig, source: Source, idx: Index, dtype: torch.dtype, u: torch.Tensor | None
-) -> Block:
-    """Smoothed targets ``t = a u + b y + c (1 - y)`` of a block (see :mod:`.strategies`)."""
-    y, known = source.block(idx, dtype)
-    n = y.sum(1, keepdim=True)
-    N_all = y.shape[1]
-    if known is None:
-        N = torch.full_like(n, float(N_all))
-        U = N if u is None else torch.full_like(n, float(u.sum()))
+    blk: BlockTarget, coef: RowCoefficients, idx, u: torch.Tensor | None, out: torch.Tensor
+) -> torch.Tensor:
+    """Write ``t = a u + c + (b - c) y`` of a block into ``out`` (0 at unknown / invalid)."""
+    a, b, c, valid = coef.a[idx], coef.b[idx], coef.c[idx], coef.valid[idx]
+    out.copy_(blk.values())
+    out.mul_(b - c).add_(c)
+    if u is not None:
+        out.addcmul_(a, u)
     else:
-        N = known.sum(1, keepdim=True).to(dtype)
-        U = N if u is None else (known * u).sum(1, keepdim=True)
-    coef = row_coefficients(config, n, N, U)
-    t = coef.b * y
-    if bool((coef.c != 0).any()):
-        t = t + coef.c * (1.0 - y)
-    t = t + (coef.a if u is None else coef.a * u)
-    keep = coef.valid if known is None else (known & coef.valid)
-    t = torch.where(keep, t, torch.zeros((), dtype=dtype, device=t.device))
-    return Block(y=y, known=known, target=t, coef=coef)
+        out.add_(a)
+    blk.mask(out)
+    return out.mul_(valid)
 
 
 def smooth_targets(
@@ -378,16 +179,23 @@ def smooth_targets(
     if config.prior is not None and config.prior.numel() != shape[1]:
         raise ValueError(f"prior has length {config.prior.numel()} but there are {shape[1]} labels")
     work = torch.float64 if dtype == torch.float64 else torch.float32
-    u = prior_view(config, len(source.shape), device, work)
+    u = label_view(config.prior, len(source.shape), work, device)
+    coef = plan_rows(config, source, work, u)
     out = torch.empty(source.shape, dtype=dtype, device=device)
-    mask = torch.empty(source.shape, dtype=torch.bool, device=device) if return_mask else None
     for idx in iter_blocks(source.shape):
-        blk = block_targets(config, source, idx, work, u)
-        out[idx] = blk.target
-        if mask is not None:
-            keep = blk.coef.valid if blk.known is None else blk.known & blk.coef.valid
-            mask[idx] = keep.expand_as(blk.target)
+        blk = source.block(idx, work, check=False)  # validated by plan_rows
+        dest = out[idx]
+        if dtype == work:
+            block_targets(blk, coef, idx, u, dest)
+        else:
+            buf = torch.empty(dest.shape, dtype=work, device=device)
+            dest.copy_(block_targets(blk, coef, idx, u, buf))
     out = out.view(shape)
-    if mask is not None:
+    if return_mask:
+        mask = torch.empty(source.shape, dtype=torch.bool, device=device)
+        for idx in iter_blocks(source.shape):
+            blk = source.block(idx, work, check=False)
+            keep = coef.valid[idx].expand(mask[idx].shape)
+            mask[idx] = keep if blk.known is None else keep & blk.known
         return out, mask.view(shape)
     return out
