@@ -374,7 +374,7 @@ def test_module_delegates_and_moves_buffers():
     ref = multilabel_smoothing_loss(x, y, strategy="prior_softmax", epsilon=0.3, prior=p)
     torch.testing.assert_close(crit(x, y), ref)
     assert crit.strategy == "prior_softmax" and crit.epsilon == 0.3
-    with pytest.raises(ValueError, match="pos_weight"):
+    with pytest.raises(ValueError, match=r"pos_weight"):
         MultiLabelSmoothingLoss("uniform", 0.1, pos_weight=torch.ones(5))
-    with pytest.raises(ValueError, match="reduction"):
+    with pytest.raises(ValueError, match=r"reduction"):
         MultiLabelSmoothingLoss("uniform", 0.1, reduction="avg")

@@ -119,7 +119,7 @@ def test_empty_row_policies():
     x = torch.randn(2, 4, dtype=torch.float64)
     with pytest.raises(ValueError, match=r"1 row\(s\) with no positive label.*empty_rows='skip'"):
         smooth_targets(y, strategy="uniform", epsilon=0.1)
-    with pytest.raises(ValueError, match="empty_rows"):
+    with pytest.raises(ValueError, match=r"empty_rows"):
         multilabel_smoothing_loss(x, y, strategy="positive_split", epsilon=0.1)
     t, m = smooth_targets(y, strategy="uniform", epsilon=0.1, empty_rows="skip", return_mask=True)
     assert (t[1] == 0).all() and not m[1].any() and m[0].all()
@@ -144,17 +144,17 @@ def test_empty_row_policies():
     # sigmoid strategies define n = 0 rows: keep by default; renormalize is not theirs
     t = smooth_targets(y, strategy="binary", epsilon=0.1)
     torch.testing.assert_close(t[1], torch.full((4,), 0.05))
-    with pytest.raises(ValueError, match="renormalize.*softmax strategies only"):
+    with pytest.raises(ValueError, match=r"renormalize.*softmax strategies only"):
         smooth_targets(y, strategy="binary", epsilon=0.1, empty_rows="renormalize")
-    with pytest.raises(ValueError, match="'keep' is not possible"):
+    with pytest.raises(ValueError, match=r"'keep' is not possible"):
         smooth_targets(y, strategy="uniform", epsilon=0.1, empty_rows="keep")
-    with pytest.raises(ValueError, match="1 row"):
+    with pytest.raises(ValueError, match=r"1 row"):
         smooth_targets(y, strategy="binary", epsilon=0.1, empty_rows="error")
 
 
 def test_full_row_policies():
     y = torch.tensor([[1, 1, 1], [1, 0, 0]])
-    with pytest.raises(ValueError, match="every known label positive.*full_rows"):
+    with pytest.raises(ValueError, match=r"every known label positive.*full_rows"):
         smooth_targets(y, strategy="positive_split", epsilon=0.1)
     t = smooth_targets(
         y, strategy="positive_split", epsilon=0.1, full_rows="renormalize", dtype=torch.float64
@@ -163,7 +163,7 @@ def test_full_row_policies():
     torch.testing.assert_close(t[1], torch.tensor([0.9, 0.05, 0.05], dtype=torch.float64))
     # a row that is full only among its known labels
     mask = torch.tensor([[False, False, False], [False, True, True]])
-    with pytest.raises(ValueError, match="every known label positive"):
+    with pytest.raises(ValueError, match=r"every known label positive"):
         smooth_targets(
             y, strategy="positive_split", epsilon=0.1, ignore_mask=mask, full_rows="error"
         )
@@ -204,5 +204,5 @@ def test_sparse_and_dtypes():
         smooth_targets(y.bool(), strategy="binary", epsilon=0.1, dtype=torch.float16).dtype
         == torch.float16
     )
-    with pytest.raises(TypeError, match="dtype"):
+    with pytest.raises(TypeError, match=r"dtype"):
         smooth_targets(y, strategy="binary", epsilon=0.1, dtype=torch.int64)

@@ -1,0 +1,48 @@
+"""Repository hygiene: lint, the README's commands, and CI running exactly the README's test command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from multilabel_ls import describe_strategies
+
+from .conftest import REPO
+
+README = (REPO / "README.md").read_text()
+
+
+def _code_blocks(section: str) -> list[str]:
+    m = re.search(rf"^## {section}\n(.*?)(?=^## |\Z)", README, flags=re.S | re.M)
+    assert m, f"README has no section {section!r}"
+    return re.findall(r"```bash\n(.*?)```", m.group(1), flags=re.S)
+
+
+def test_ci_runs_the_readme_test_command():
+    (block,) = _code_blocks("Test")
+    ci = (REPO / ".ci" / "run").read_text()
+    for line in block.strip().splitlines():
+        assert line in ci.splitlines(), f"README test command {line!r} is not in .ci/run"
+
+
+def test_readme_table_lists_every_strategy():
+    for row in describe_strategies():
+        assert f"| `{row['strategy']}` | {row['positive']} | {row['negative']} |" in README
+        assert row["sum"] in README
+
+
+def test_readme_run_command_works():
+    (block,) = _code_blocks("Run")
+    cmd = block.strip().replace("python ", f"{sys.executable} ", 1)
+    out = subprocess.run(cmd, shell=True, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "| uniform | softmax |" in out.stdout
+
+
+def test_ruff_clean():
+    pytest.importorskip("ruff")
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", str(REPO)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
