@@ -5,6 +5,7 @@ transform and :func:`multilabel_smoothing_loss` / :class:`MultiLabelSmoothingLos
 """
 
 from .losses import MultiLabelSmoothingLoss, multilabel_smoothing_loss
+from .priors import label_priors
 from .sparse import PositiveIndices
 from .strategies import (
     SIGMOID_STRATEGIES,
@@ -26,6 +27,7 @@ __all__ = [
     "PositiveIndices",
     "describe_strategies",
     "get_strategy",
+    "label_priors",
     "make_config",
     "multilabel_smoothing_loss",
     "smooth_targets",
