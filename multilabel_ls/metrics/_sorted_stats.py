@@ -1,0 +1,315 @@
+"""Sorted-row statistics: the one core behind average precision and the ranking metrics.
+
+Each *problem* is a row of scores with binary labels (a label's column for macro AP, a
+sample's row for LRAP / ranking loss / coverage / one-error and samples-AP, every entry for
+micro AP). For a positive entry ``j`` with score ``s_j`` let
+
+* ``cnt_j = #{k : s_k >= s_j}``   (entries scored at least as high; ties included),
+* ``tp_j  = #{k positive : s_k >= s_j}``.
+
+Every metric here is a reduction of these two numbers over the positives:
+
+* ``ap_sum   = sum_j tp_j / cnt_j``      (AP = ap_sum / n_pos; LRAP likewise per sample),
+* ``rl_sum   = sum_j (cnt_j - tp_j)``    (mis-ordered positive/negative pairs, ties counted),
+* ``coverage = max_j cnt_j``,
+* ``top_pos``, ``top_cnt``: positives in, and size of, the top tie group.
+
+A block of tied scores therefore enters at once and is evaluated at its end, exactly as
+scikit-learn's ``precision_recall_curve`` (distinct thresholds) and ``rankdata(..., "max")``
+do; the order of entries inside a tie never matters.
+
+How they are computed
+---------------------
+NumPy (CPU): a score is mapped to a *sortable integer* (two's complement of the IEEE
+sign-magnitude bits, so the integer order is the float order and -0.0 and +0.0 both map to
+0); the label is packed into the low bit (0 for a positive, so that positives come first
+inside a tie). A plain value sort (``ndarray.sort``, ~10x faster than ``argsort`` here)
+then carries the labels along, ties stay adjacent, and the statistics come from the
+positions of the positives alone. The encoding is lossless: float32 scores widen to 33 bits
+of an int64; float64 scores are used as float32 when that is exact, as a 63-bit offset key
+when their spread allows (any one-signed data, e.g. probabilities), and otherwise go through
+an ``argsort``. Masked entries get a key below every real score and never count.
+
+torch (CUDA): ``torch.sort`` returns indices anyway, so scores are sorted as sortable
+integers of their own width, the labels gathered, and the statistics computed densely (no
+host synchronisation), a bounded number of rows at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ._inputs import Prepared
+
+# Work unit for the NumPy kernels: about 4 MiB of int64 keys, which keeps the elementwise
+# passes in cache while amortising Python overhead per chunk.
+_CHUNK_ELEMENTS = 1 << 19
+# Labels transposed at once for macro AP (torch's tiled transpose is fast for wide blocks).
+_TRANSPOSE_BLOCK = 128
+# Below this many entries threads cost more than they save.
+_PARALLEL_MIN_ELEMENTS = 1 << 20
+# torch: rows sorted at once, bounding the temporary memory to roughly 80 bytes per entry.
+_TORCH_CHUNK_ELEMENTS = 1 << 22
+
+_MASKED_F32 = np.int64(-(2**31) - 1) * 2 + 1  # below every (sortable float32) * 2 + bit
+
+
+class RowStats(NamedTuple):
+    """Per-problem statistics (NumPy arrays of length ``n_problems``)."""
+
+    n_pos: np.ndarray
+    ap_sum: np.ndarray
+    rl_sum: np.ndarray
+    coverage: np.ndarray
+    top_pos: np.ndarray
+    top_cnt: np.ndarray
+
+
+def row_stats(data: Prepared, layout: str) -> RowStats:
+    """Statistics of every problem. ``layout``: ``"columns"``, ``"rows"`` or ``"flat"``."""
+    if data.torch:
+        return _torch_row_stats(data.y_score, data.y_true, data.valid, layout)
+    return _numpy_row_stats(data.y_score, data.y_true, data.valid, layout)
+
+
+# ----------------------------------------------------------------------------- NumPy
+
+
+def _sortable_i64_from_f64(s: np.ndarray) -> np.ndarray:
+    i = s.view(np.int64)
+    m = i >> 63
+    u = i & np.int64(0x7FFF_FFFF_FFFF_FFFF)
+    u ^= m
+    u -= m  # -|bits| for negative floats: integer order == float order, -0.0 -> 0
+    return u
+
+
+def _encode_and_sort(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> tuple:
+    """Statistics of a chunk of rows, through the cheapest lossless key encoding."""
+    if s.dtype != np.float32:
+        with np.errstate(over="ignore"):
+            s32 = s.astype(np.float32)
+        exact = (s32 == s) if v is None else ((s32 == s) | ~v)
+        if exact.all():
+            s = s32
+    if s.dtype == np.float32:
+        keys = _keys_f32(s, y, v)
+    else:
+        used = s if v is None else s[v]
+        lo, hi = _sortable_i64_from_f64(np.array([used.min(), used.max()]))
+        if int(hi) - int(lo) + 1 >= 2**63:  # mixed signs over a huge range: no room for a bit
+            keys = _sortable_i64_from_f64(s)
+            if v is not None:
+                np.copyto(keys, np.iinfo(np.int64).min, where=~v)
+            order = np.argsort(keys, axis=1)
+            return _dense_stats_np(
+                np.take_along_axis(keys, order, 1), np.take_along_axis(y, order, 1)
+            )
+        keys = _keys_u64(s, y, v, int(lo))
+    keys.sort(axis=1)
+    return _packed_stats(keys)
+
+
+def _keys_f32(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> np.ndarray:
+    i = s.view(np.int32)
+    m = i >> 31
+    u = i & np.int32(0x7FFF_FFFF)
+    u ^= m
+    u -= m
+    k = u.astype(np.int64)
+    k <<= 1
+    k |= (~y).view(np.uint8)
+    if v is not None:
+        np.copyto(k, _MASKED_F32, where=~v)
+    return k
+
+
+def _keys_u64(s: np.ndarray, y: np.ndarray, v: np.ndarray | None, lo: int) -> np.ndarray:
+    u = _sortable_i64_from_f64(np.ascontiguousarray(s))
+    u -= np.int64(lo - 1)  # in [1, 2**63): the spread was checked on the whole matrix
+    k = u.view(np.uint64)
+    k <<= np.uint64(1)
+    k |= (~y).view(np.uint8)
+    if v is not None:
+        np.copyto(k, np.uint64(1), where=~v)  # below every real key, labelled negative
+    return k
+
+
+def _packed_stats(k: np.ndarray) -> tuple:
+    """Statistics from rows of ascending packed keys (positives first inside a tie)."""
+    R, M = k.shape
+    flat = np.flatnonzero((k & 1) == 0)
+    row = flat // M
+    pos = flat - row * M
+    n_pos = np.bincount(row, minlength=R)
+    ap_sum = np.zeros(R)
+    rl_sum = np.zeros(R)
+    coverage = np.zeros(R, np.int64)
+    top_pos = np.zeros(R, np.int64)
+    top_cnt = np.ones(R, np.int64)
+    if flat.size == 0:
+        return n_pos, ap_sum, rl_sum, coverage, top_pos, top_cnt
+    kp = k.ravel()[flat]
+    new = np.empty(flat.size, bool)
+    new[0] = True
+    np.not_equal(kp[1:], kp[:-1], out=new[1:])
+    new[1:] |= row[1:] != row[:-1]
+    g = np.flatnonzero(new)  # first positive of each tie group that holds positives
+    grow = row[g]
+    first_in_row = np.cumsum(n_pos) - n_pos
+    tp = (n_pos[grow] - (g - first_in_row[grow])).astype(np.float64)
+    cnt = (M - pos[g]).astype(np.float64)
+    npos_g = np.diff(g, append=flat.size)
+    ap_sum = np.bincount(grow, weights=npos_g * (tp / cnt), minlength=R)
+    rl_sum = np.bincount(grow, weights=npos_g * (cnt - tp), minlength=R)
+    row_change = np.empty(g.size, bool)
+    row_change[0] = True
+    np.not_equal(grow[1:], grow[:-1], out=row_change[1:])
+    first_g = np.flatnonzero(row_change)
+    coverage[grow[first_g]] = cnt[first_g]  # lowest positive group has the largest count
+    last_g = np.append(first_g[1:] - 1, g.size - 1)
+    rows_l = grow[last_g]
+    in_top = (k[rows_l, M - 1] >> 1) == (kp[g[last_g]] >> 1)
+    top_pos[rows_l[in_top]] = npos_g[last_g[in_top]]
+    top_cnt[rows_l[in_top]] = cnt[last_g[in_top]].astype(np.int64)
+    return n_pos, ap_sum, rl_sum, coverage, top_pos, top_cnt
+
+
+def _dense_stats_np(sk: np.ndarray, ys: np.ndarray) -> tuple:
+    """Statistics from sorted keys and labels gathered in that order (any order in a tie)."""
+    R, M = sk.shape
+    start = np.ones((R, M), bool)
+    np.not_equal(sk[:, 1:], sk[:, :-1], out=start[:, 1:])
+    gs = np.where(start, np.arange(M), 0)
+    np.maximum.accumulate(gs, axis=1, out=gs)  # start of each entry's tie group
+    ys = ys.astype(np.int64)
+    cpos = np.cumsum(ys, axis=1)
+    n_pos = cpos[:, -1].copy()
+    cex = cpos - ys
+    tp = n_pos[:, None] - np.take_along_axis(cex, gs, 1)
+    cnt = M - gs
+    yb = ys.astype(bool)
+    ap_sum = np.where(yb, tp / cnt, 0.0).sum(1)
+    rl_sum = np.where(yb, cnt - tp, 0).sum(1).astype(np.float64)
+    coverage = np.where(yb, cnt, 0).max(1)
+    gl = gs[:, -1]
+    top_cnt = M - gl
+    top_pos = n_pos - cex[np.arange(R), gl]
+    return n_pos, ap_sum, rl_sum, coverage, top_pos, top_cnt
+
+
+def _take_rows(a: np.ndarray, r0: int, r1: int, layout: str) -> np.ndarray:
+    if layout == "columns":  # torch's tiled transpose is ~2x faster than NumPy's here
+        return torch.from_numpy(a[:, r0:r1]).T.contiguous().numpy()
+    return np.ascontiguousarray(a[r0:r1])
+
+
+def _numpy_row_stats(s, y, valid, layout: str) -> RowStats:
+    if layout == "flat":
+        s, y = s.reshape(1, -1), y.reshape(1, -1)
+        valid = None if valid is None else valid.reshape(1, -1)
+        layout = "rows"
+    if any(st < 0 for a in (s, y, valid) if a is not None for st in a.strides):
+        s, y = np.ascontiguousarray(s), np.ascontiguousarray(y)
+        valid = None if valid is None else np.ascontiguousarray(valid)
+    R, M = (s.shape[1], s.shape[0]) if layout == "columns" else s.shape
+    out = [np.zeros(R, np.int64), np.zeros(R), np.zeros(R), np.zeros(R, np.int64)]
+    out += [np.zeros(R, np.int64), np.ones(R, np.int64)]
+
+    chunk = max(1, min(R, _CHUNK_ELEMENTS // max(M, 1)))
+    workers = min(os.cpu_count() or 1, 8)
+    if R * M < _PARALLEL_MIN_ELEMENTS:
+        workers = 1
+    # A block is transposed at once (wide blocks transpose much faster), then sorted in
+    # chunks of `chunk` rows; blocks are the unit of parallel work.
+    block = chunk
+    if layout == "columns":
+        block = max(chunk, min(_TRANSPOSE_BLOCK, -(-R // workers)))
+
+    def work(b0: int, b1: int) -> None:
+        sb = _take_rows(s, b0, b1, layout)
+        yb = _take_rows(y, b0, b1, layout)
+        vb = None if valid is None else _take_rows(valid, b0, b1, layout)
+        for c0 in range(0, b1 - b0, chunk):
+            c1 = min(b1 - b0, c0 + chunk)
+            vc = None if vb is None else vb[c0:c1]
+            if vc is not None and not vc.any():
+                continue  # nothing used: the zero statistics already in `out` are right
+            for o, r in zip(out, _encode_and_sort(sb[c0:c1], yb[c0:c1], vc)):
+                o[b0 + c0 : b0 + c1] = r
+
+    bounds = [(r0, min(R, r0 + block)) for r0 in range(0, R, block)]
+    if workers > 1 and len(bounds) > 1:
+        with ThreadPoolExecutor(min(workers, len(bounds))) as ex:  # NumPy releases the GIL
+            for f in [ex.submit(work, *b) for b in bounds]:
+                f.result()
+    else:
+        for b in bounds:
+            work(*b)
+    return RowStats(*out)
+
+
+# ----------------------------------------------------------------------------- torch
+
+
+def _sortable_torch(s: torch.Tensor) -> torch.Tensor:
+    if s.dtype == torch.float64:
+        i = s.view(torch.int64)
+        m = i >> 63
+        u = (i & 0x7FFF_FFFF_FFFF_FFFF) ^ m
+    else:
+        i = s.to(torch.float32).view(torch.int32)  # float16 / bfloat16 widen exactly
+        m = i >> 31
+        u = (i & 0x7FFF_FFFF) ^ m
+    return u - m
+
+
+def _dense_stats_torch(sk: torch.Tensor, ys: torch.Tensor) -> tuple:
+    R, M = sk.shape
+    start = torch.ones((R, M), dtype=torch.bool, device=sk.device)
+    start[:, 1:] = sk[:, 1:] != sk[:, :-1]
+    ar = torch.arange(M, device=sk.device)
+    gs = torch.cummax(torch.where(start, ar, 0), dim=1).values
+    del start
+    cpos = torch.cumsum(ys, dim=1)
+    n_pos = cpos[:, -1].clone()
+    cex = cpos - ys
+    del cpos
+    tp = n_pos[:, None] - cex.gather(1, gs)
+    cnt = M - gs
+    yb = ys.bool()
+    ap_sum = torch.where(yb, tp.double() / cnt.double(), 0.0).sum(1)
+    rl_sum = torch.where(yb, cnt - tp, 0).sum(1).double()
+    coverage = torch.where(yb, cnt, 0).amax(1)
+    gl = gs[:, -1]
+    top_cnt = M - gl
+    top_pos = n_pos - cex.gather(1, gl[:, None])[:, 0]
+    return n_pos, ap_sum, rl_sum, coverage, top_pos, top_cnt
+
+
+def _torch_row_stats(s, y, valid, layout: str) -> RowStats:
+    if layout == "columns":
+        s, y = s.T, y.T
+        valid = None if valid is None else valid.T
+    elif layout == "flat":
+        s, y = s.reshape(1, -1), y.reshape(1, -1)
+        valid = None if valid is None else valid.reshape(1, -1)
+    R, M = s.shape
+    chunk = max(1, min(R, _TORCH_CHUNK_ELEMENTS // max(M, 1)))
+    parts = []
+    for r0 in range(0, R, chunk):
+        keys = _sortable_torch(s[r0 : r0 + chunk].contiguous())
+        if valid is not None:
+            keys = keys.masked_fill(~valid[r0 : r0 + chunk], torch.iinfo(keys.dtype).min)
+        sk, order = torch.sort(keys, dim=1)
+        del keys
+        ys = y[r0 : r0 + chunk].to(torch.int64).gather(1, order)
+        del order
+        parts.append(_dense_stats_torch(sk, ys))
+    cols = [torch.cat([p[i] for p in parts]) for i in range(6)]
+    return RowStats(*[c.cpu().numpy() for c in cols])
