@@ -145,7 +145,7 @@ def _to_common_backend(arrays: list, names: list) -> list:
     if not tensors:
         return arrays
     device = tensors[0].device
-    for a, n in zip(arrays, names):
+    for a, n in zip(arrays, names, strict=True):
         if is_torch(a) and a.device != device:
             raise ValueError(f"{n} is on {a.device} but {names[0]} is on {device}")
     return [a if is_torch(a) else torch.as_tensor(np.asarray(a), device=device) for a in arrays]
@@ -311,6 +311,8 @@ def to_probabilities(data: Prepared, input_format: str, name: str = "y_score") -
     s = data.y_score
     if input_format == "probs":
         check_probs(s, data.valid, name)
+        if is_torch(s) and s.dtype in (torch.float16, torch.bfloat16):
+            s = s.float()  # as on the NumPy path, so bins do not depend on the device
         return s
     if is_torch(s):
         return torch.sigmoid(s.to(torch.float64))

@@ -240,7 +240,7 @@ def _numpy_row_stats(s, y, valid, layout: str) -> RowStats:
             vc = None if vb is None else vb[c0:c1]
             if vc is not None and not vc.any():
                 continue  # nothing used: the zero statistics already in `out` are right
-            for o, r in zip(out, _encode_and_sort(sb[c0:c1], yb[c0:c1], vc)):
+            for o, r in zip(out, _encode_and_sort(sb[c0:c1], yb[c0:c1], vc), strict=True):
                 o[b0 + c0 : b0 + c1] = r
 
     bounds = [(r0, min(R, r0 + block)) for r0 in range(0, R, block)]

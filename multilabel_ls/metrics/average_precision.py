@@ -24,7 +24,9 @@ EMPTY_POLICIES = ("exclude", "zero", "nan")
 _LAYOUT = {"samples": "rows", "micro": "flat"}
 
 
-def average_precision(y_true, y_score, *, average="macro", empty_labels="exclude", ignore_mask=None):
+def average_precision(
+    y_true, y_score, *, average="macro", empty_labels="exclude", ignore_mask=None
+):
     r"""Average precision (area under the step-wise precision-recall curve), per label or averaged.
 
     For one binary problem with scores :math:`s` and labels :math:`y` (:math:`P` positives),
