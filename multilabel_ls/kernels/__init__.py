@@ -1,0 +1,67 @@
+"""Fused Triton kernels for :func:`multilabel_ls.multilabel_smoothing_loss` (CUDA).
+
+One file per loss family, Liger-Kernel style (kernels, host launcher and autograd Function
+together): :mod:`.sigmoid` and :mod:`.softmax`; :mod:`._common` holds what they share (target
+loading, row counts, launch geometry). The public loss dispatches here for CUDA tensors
+(``backend="auto"``) and runs the closed-form PyTorch path (:mod:`multilabel_ls._closed_form`)
+elsewhere; both give the same loss and gradient (tests in ``tests/kernels``).
+
+Importing this package does not import Triton; :func:`fused_loss` does. Triton decides at that
+import whether kernels are compiled for the GPU or run by its CPU interpreter (environment
+variable ``TRITON_INTERPRET=1``, which the test-suite sets to run the kernels without a GPU).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+
+__all__ = ["check_available", "fused_loss", "interpreted", "triton_available"]
+
+
+def triton_available() -> bool:
+    """Whether the ``triton`` package can be imported (it is not imported here)."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def interpreted() -> bool:
+    """Whether the kernels run in Triton's CPU interpreter (imports the kernels)."""
+    from ._common import INTERPRETED
+
+    return INTERPRETED
+
+
+def check_available(device: torch.device) -> None:
+    """Raise ``RuntimeError`` unless the kernels can run on ``device``.
+
+    They run on CUDA devices, and on any device when Triton's interpreter is active.
+    """
+    if not triton_available():
+        raise RuntimeError(
+            "backend='triton' needs the triton package (pip install triton); "
+            "use backend='torch' or 'auto'"
+        )
+    if device.type != "cuda" and not interpreted():
+        raise RuntimeError(
+            f"backend='triton' needs CUDA tensors, got tensors on {device}; use backend='torch' "
+            "or 'auto' (for tests, TRITON_INTERPRET=1 set before multilabel_ls.kernels is first "
+            "used runs the kernels in Triton's CPU interpreter)"
+        )
+
+
+def fused_loss(logits, config, source, weight, pos_weight, reduction: str) -> torch.Tensor:
+    """The loss through the Triton kernels; arguments as :class:`~multilabel_ls._closed_form.ClosedFormLoss`.
+
+    Inputs must already be validated (:func:`multilabel_ls.losses.smoothing_loss_from_config`
+    does it). The caller's tensors are only read.
+    """
+    from ._common import prepare
+
+    need_grad = torch.is_grad_enabled() and logits.requires_grad
+    p = prepare(logits, config, source, weight, pos_weight)
+    if config.family == "softmax":
+        from .softmax import SoftmaxLoss as Fn
+    else:
+        from .sigmoid import SigmoidLoss as Fn
+    return Fn.apply(logits, p, config, reduction, need_grad)
