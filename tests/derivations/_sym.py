@@ -203,6 +203,8 @@ def logs_vanish(expr: sp.Expr) -> bool:
     """
     groups: dict = {}
     for term in sp.Add.make_args(sp.expand(expr)):
+        if term == 0:
+            continue
         logs = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.log)]
         if len(logs) != 1:
             return False
