@@ -193,30 +193,43 @@ def all_rows(k: int):
     return list(itertools.product((0, 1), repeat=k))
 
 
-def logs_vanish(expr: sp.Expr) -> bool:
-    """Exact test that a sum of ``coefficient * log(positive argument)`` terms is zero.
+def _log_factors(arg: sp.Expr) -> dict:
+    """``log(arg)`` as a sum of multiplicities of irreducible factors (and primes)."""
+    out: dict = {}
+    num, den = sp.fraction(sp.factor(sp.together(arg)))
+    for part, sign in ((num, 1), (den, -1)):
+        const, factors = sp.factor_list(part)
+        const = sp.Rational(abs(const))
+        for prime, m in sp.factorint(const.p).items():
+            out[sp.Integer(prime)] = out.get(sp.Integer(prime), 0) + sign * m
+        for prime, m in sp.factorint(const.q).items():
+            out[sp.Integer(prime)] = out.get(sp.Integer(prime), 0) - sign * m
+        for f, m in factors:
+            out[f] = out.get(f, 0) + sign * m
+    return out
 
-    Terms are grouped by their symbolic coefficient (rational factors aside); each group
-    ``sum_i k_i log A_i`` vanishes iff ``prod_i A_i^{k_i} = 1``, which is checked by cancellation.
-    Use it after substituting ``x_j -> log z_j`` with positive ``z_j`` (so every argument is
-    positive and ``exp(x_j) = z_j``).
+
+def logs_vanish(expr: sp.Expr) -> bool:
+    """Exact test that ``sum_i c_i log(A_i) + r`` is zero, for positive arguments ``A_i``.
+
+    Every argument is factored into irreducible polynomials (and primes), ``log A`` is split into
+    the logs of its factors, and the coefficient of each distinct factor's log, and the log-free
+    remainder ``r``, must cancel to 0. Use it after substituting ``x_j -> log z_j`` with positive
+    ``z_j`` (so every argument is a positive rational function and ``exp(x_j) = z_j``).
     """
-    groups: dict = {}
+    coeff: dict = {}
+    rest = sp.Integer(0)
     for term in sp.Add.make_args(sp.expand(expr)):
-        if term == 0:
-            continue
         logs = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.log)]
+        if not logs:
+            rest += term
+            continue
         if len(logs) != 1:
             return False
-        k, rest = (term / logs[0]).as_coeff_Mul()
-        groups.setdefault(rest, []).append((k, logs[0].args[0]))
-    for items in groups.values():
-        prod = sp.Integer(1)
-        for k, arg in items:
-            prod *= arg**k
-        if not is_zero(prod - 1):
-            return False
-    return True
+        c = term / logs[0]
+        for f, m in _log_factors(logs[0].args[0]).items():
+            coeff[f] = coeff.get(f, 0) + m * c
+    return is_zero(rest) and all(is_zero(c) for c in coeff.values())
 
 
 def log_logits(k: int):
