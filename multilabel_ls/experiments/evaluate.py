@@ -7,8 +7,8 @@ cardinality-scaled softmax proxy). The metrics themselves are never re-implement
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 
@@ -21,30 +21,35 @@ from .scores import presence_probabilities, ranking_scores
 EMPTY_LABELS = "exclude"
 
 
-def _ap(average: str) -> Callable:
-    def f(y, s, p, cfg):
-        return M.average_precision(y, s, average=average, empty_labels=EMPTY_LABELS)
-
-    return f
-
-
-def _metric_table() -> dict[str, tuple[str | None, Callable]]:
-    """name -> (function of multilabel_ls.metrics it needs, callable(y, scores, probs, cfg))."""
-    return {
-        "map_macro": ("average_precision", _ap("macro")),
-        "map_micro": ("average_precision", _ap("micro")),
-        "map_samples": ("average_precision", _ap("samples")),
-    }
-
-
-def available_metrics() -> list[str]:
-    """Names of the metrics :func:`evaluate` can compute with the installed metrics package."""
-    return [k for k, (fn, _) in _metric_table().items() if fn is None or hasattr(M, fn)]
+#: Names of the metrics :func:`evaluate` returns, in report order, with their direction.
+METRICS: dict[str, str] = {
+    "map_macro": "higher",
+    "map_micro": "higher",
+    "lrap": "higher",
+    "ranking_loss": "lower",
+    "coverage_error": "lower",
+    "one_error": "lower",
+    "hamming_loss": "lower",
+    "f1_micro": "higher",
+    "f1_macro": "higher",
+    "f1_samples": "higher",
+    "ece_classwise": "lower",
+    "ece_pooled": "lower",
+    "brier": "lower",
+    "nll": "lower",
+}
 
 
-def missing_metrics() -> list[str]:
-    """Names of the metrics :func:`evaluate` skips because ``multilabel_ls.metrics`` lacks them."""
-    return [k for k, (fn, _) in _metric_table().items() if fn is not None and not hasattr(M, fn)]
+def calibration_input(logits, family: str, *, cardinality: float | None = None):
+    """``(y_score, input_format)`` for the calibration metrics of :mod:`multilabel_ls.metrics`.
+
+    Sigmoid: the logits themselves with ``input_format="logits"`` (the metrics apply a float64
+    sigmoid, and the NLL is evaluated exactly from the logit). Softmax: the cardinality-scaled
+    proxy of :func:`.scores.presence_probabilities` with ``input_format="probs"``.
+    """
+    if family == "sigmoid":
+        return np.asarray(logits, dtype=np.float64), "logits"
+    return presence_probabilities(logits, family, cardinality=cardinality), "probs"
 
 
 def evaluate(
@@ -78,24 +83,41 @@ def evaluate(
     Returns
     -------
     dict of str to float
-        ``map_macro``, ``map_micro``, ``map_samples`` (AP, empty labels excluded), and the
-        ranking, threshold and calibration metrics listed by :func:`available_metrics`.
+        The keys of :data:`METRICS`: mAP (macro and micro; labels without test positives
+        excluded), LRAP, ranking loss, coverage error, one-error (pessimistic ties)
+        on the ranking scores; Hamming loss and F1 (micro, macro, samples; 0/0 counts 0) of
+        ``probability > threshold``; classwise and pooled ECE (l1, ``n_bins`` equal-width
+        bins, ``[a, b)`` with the last bin closed), Brier score and NLL (classwise means) of
+        the presence probabilities.
     """
     y = np.asarray(y_true)
-    scores = ranking_scores(logits, family)
-    probs = presence_probabilities(logits, family, cardinality=cardinality)
-    cfg = {"threshold": threshold, "n_bins": n_bins}
-    out: dict[str, float] = {}
+    s = ranking_scores(logits, family)
+    p = presence_probabilities(logits, family, cardinality=cardinality)
+    c, fmt = calibration_input(logits, family, cardinality=cardinality)
+    ap = functools.partial(M.average_precision, y, s, empty_labels=EMPTY_LABELS)
+    f1 = functools.partial(M.f1_score, y, p, threshold=threshold, zero_division=0.0)
+    ce = functools.partial(M.calibration_error, y, c, input_format=fmt, n_bins=n_bins)
     with warnings.catch_warnings():
-        warnings.simplefilter(
-            "ignore",
-            M.UndefinedMetricWarning if hasattr(M, "UndefinedMetricWarning") else UserWarning,
-        )
-        for name, (fn, f) in _metric_table().items():
-            if fn is not None and not hasattr(M, fn):
-                continue
-            out[name] = float(f(y, scores, probs, cfg))
-    return out
+        # Undefined cases (a label without test positives, a sample without positives, F1
+        # 0/0) get the documented values of the metrics package; the warnings are noise here.
+        warnings.simplefilter("ignore", M.UndefinedMetricWarning)
+        out = {
+            "map_macro": ap(average="macro"),
+            "map_micro": ap(average="micro"),
+            "lrap": M.label_ranking_average_precision(y, s),
+            "ranking_loss": M.label_ranking_loss(y, s),
+            "coverage_error": M.coverage_error(y, s),
+            "one_error": M.one_error(y, s),
+            "hamming_loss": M.hamming_loss(y, p, threshold=threshold),
+            "f1_micro": f1(average="micro"),
+            "f1_macro": f1(average="macro"),
+            "f1_samples": f1(average="samples"),
+            "ece_classwise": ce(average="classwise"),
+            "ece_pooled": ce(average="pooled"),
+            "brier": M.brier_score(y, c, input_format=fmt),
+            "nll": M.log_loss(y, c, input_format=fmt),
+        }
+    return {k: float(v) for k, v in out.items()}
 
 
 def validation_map(y_true, logits, family: str) -> float:

@@ -18,6 +18,7 @@ Schema (``schema_version`` 1)::
          setting TEXT (digest of the train + eval configuration), metrics TEXT (JSON),
          record TEXT (JSON: spec, loss arguments, data/noise record, history, timings,
          versions), test_logits BLOB (zlib-compressed float32 .npy) NULL, created_at TEXT)
+    labels(dataset TEXT PRIMARY KEY, y_test BLOB (zlib-compressed .npy of the 0/1 test labels))
     failures(key TEXT, label TEXT, error TEXT, traceback TEXT, created_at TEXT)
     meta(name TEXT PRIMARY KEY, value TEXT)
 """
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS runs (
     test_logits BLOB,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS labels (dataset TEXT PRIMARY KEY, y_test BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS failures (
     key TEXT NOT NULL, label TEXT NOT NULL, error TEXT NOT NULL,
     traceback TEXT, created_at TEXT NOT NULL
@@ -77,9 +79,9 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _pack(a: np.ndarray) -> bytes:
+def _pack(a: np.ndarray, dtype: type = np.float32) -> bytes:
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a, dtype=np.float32), allow_pickle=False)
+    np.save(buf, np.ascontiguousarray(a, dtype=dtype), allow_pickle=False)
     return zlib.compress(buf.getvalue(), 6)
 
 
@@ -143,12 +145,19 @@ class ResultStore:
         """Insert one finished run atomically; return False if its key was already stored.
 
         ``result`` is what :func:`~.training.run_one` returns (``key``, ``spec``, ``family``,
-        ``metrics``, ``test_logits`` and the rest of the record).
+        ``metrics``, ``test_logits``, ``test_labels`` and the rest of the record). The test
+        labels are stored once per data set.
         """
         spec = result["spec"]
-        record = {k: v for k, v in result.items() if k not in ("metrics", "test_logits")}
-        logits = result.get("test_logits")
+        skip = ("metrics", "test_logits", "test_labels")
+        record = {k: v for k, v in result.items() if k not in skip}
+        logits, labels = result.get("test_logits"), result.get("test_labels")
         with self._con:  # one transaction: the row is all there or not there
+            if labels is not None:
+                self._con.execute(
+                    "INSERT OR IGNORE INTO labels VALUES (?, ?)",
+                    (spec["dataset"], _pack(labels, np.uint8)),
+                )
             cur = self._con.execute(
                 "INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -198,6 +207,11 @@ class ResultStore:
         if row is None:
             raise KeyError(f"no run with key {key!r} in {str(self.path)!r}")
         return None if row[0] is None else _unpack(row[0])
+
+    def test_labels(self, dataset: str) -> np.ndarray | None:
+        """The 0/1 test labels (uint8) stored for ``dataset`` (None if not stored)."""
+        row = self._con.execute("SELECT y_test FROM labels WHERE dataset=?", (dataset,)).fetchone()
+        return None if row is None else _unpack(row[0])
 
     def failures(self) -> list[dict[str, str]]:
         """Logged failures, oldest first."""

@@ -163,7 +163,8 @@ def run_one(
         ``key``, ``spec`` (:meth:`RunSpec.identity`), ``metrics`` (:func:`evaluate`),
         ``family``, ``loss`` (row policies and strategy arguments as used), ``data`` (sizes,
         cardinality, noise record), ``history`` (:func:`fit`), ``model``, ``seconds``, and
-        ``test_logits`` (float32 ndarray, for reliability diagrams and re-evaluation).
+        ``test_logits`` (float32 ndarray, for reliability diagrams and re-evaluation) and
+        ``test_labels`` (uint8).
     """
     t0 = time.perf_counter()
     if threads is not None:
@@ -192,4 +193,5 @@ def run_one(
         "model": resolve_model_kind(spec.train, data.image_shape),
         "seconds": time.perf_counter() - t0,
         "test_logits": logits.astype(np.float32),
+        "test_labels": data.Y_test.astype(np.uint8),
     }

@@ -1,0 +1,359 @@
+"""The Markdown report of a store: tables, paired tests, metric-vs-ε plots, reliability diagrams.
+
+:func:`write_report` reads only the store (metrics, records, test logits and labels), so a
+report can be rebuilt at any time, also while a grid is still running, without the data.
+Output in ``out_dir``: ``report.md``, ``summary.csv`` (every cell × metric: mean, sd, n,
+difference to ε = 0, p-value, wins) and ``figures/*.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from multilabel_ls import metrics as M
+from multilabel_ls.plots import plot_metric_vs_epsilon, plot_reliability_grid
+
+from .evaluate import METRICS, calibration_input
+from .store import ResultStore
+from .summary import Cell, baseline_of, cells_from_runs, compare
+
+#: Metrics of the main tables and plots.
+HEADLINE = ("map_macro", "map_micro", "ece_classwise")
+NAMES = {
+    "map_macro": "macro mAP",
+    "map_micro": "micro mAP",
+    "ece_classwise": "classwise ECE",
+    "ece_pooled": "pooled ECE",
+}
+CALIBRATION = ("ece_classwise", "ece_pooled", "brier", "nll", "hamming_loss", "f1_micro",
+               "f1_macro", "f1_samples")  # fmt: skip
+PROXY_NOTE = (
+    "† softmax strategies: computed on the proxy probability clip(c̄·softmax(x), 0, 1), "
+    "c̄ = training label cardinality (a softmax models no per-label presence probability)."
+)
+
+
+def _slug(*parts: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(parts)).strip("_")[:120]
+
+
+def _pm(c: Cell, m: str, digits: int = 4) -> str:
+    mean, sd = c.mean(m), c.sd(m)
+    return f"{mean:.{digits}f}" + ("" if math.isnan(sd) else f" ± {sd:.{digits}f}")
+
+
+def _delta(c: Cell, base: Cell | None, m: str) -> str:
+    if base is None:
+        return "no ε=0 cell"
+    if c is base:
+        return "—"
+    cmp = compare(c, base, m)
+    p = "n/a" if math.isnan(cmp.p) else f"{cmp.p:.3f}"
+    return f"{cmp.diff:+.4f} (p={p}, {cmp.wins}/{cmp.n})"
+
+
+def _dataset_name(d: str) -> str:
+    return Path(d.split(":", 1)[-1]).name if ":" in d else d
+
+
+def _results_table(
+    cells: list[Cell], all_cells: list[Cell], headline: tuple[str, ...]
+) -> list[str]:
+    head = ["strategy", "family", "ε", "seeds"]
+    for m in headline:
+        head += [NAMES.get(m, m), f"Δ {NAMES.get(m, m)} vs ε=0 (p, wins)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cells:
+        base = baseline_of(c, all_cells)
+        row = [c.strategy, c.family, c.eps_label, str(len(c.seeds))]
+        for m in headline:
+            dag = "†" if c.family == "softmax" and m in CALIBRATION else ""
+            row += [_pm(c, m) + dag, _delta(c, base, m)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _all_metrics_table(cells: list[Cell]) -> list[str]:
+    head = ["strategy", "ε", *METRICS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cells:
+        vals = [_pm(c, m, 3) + ("†" if c.family == "softmax" and m in CALIBRATION else "")
+                for m in METRICS]  # fmt: skip
+        lines.append("| " + " | ".join([c.strategy, c.eps_label, *vals]) + " |")
+    return lines
+
+
+def _plots(cells, group, headline, fig_dir, slug) -> list[str]:
+    out = []
+    for m in headline:
+        series, fams = {}, {}
+        for c in cells:
+            if c.epsilon_pos is not None:
+                continue  # asymmetric strategies have no single ε axis
+            e, mu, sd = series.setdefault(c.strategy, ([], [], []))
+            e.append(c.epsilon)
+            mu.append(c.mean(m))
+            sd.append(c.sd(m))
+            fams[c.strategy] = c.family
+        if not series:
+            continue
+        label = NAMES.get(m, m) + (
+            " (softmax: c̄·softmax proxy, dashed)" if m in CALIBRATION else ""
+        )
+        fig = plot_metric_vs_epsilon(series, metric=m, families=fams, ylabel=label,
+                                     title=f"{_dataset_name(group[0])} · noise {group[2]}")  # fmt: skip
+        path = fig_dir / f"{slug}_{m}_vs_eps.png"
+        fig.savefig(path, dpi=110)
+        out.append(path.name)
+    return out
+
+
+def _pooled_diagram(store, cell: Cell, records, y: np.ndarray, n_bins: int):
+    """Reliability diagram of every test entry of every seed of ``cell`` (None without logits)."""
+    scores, fmt = [], "probs"
+    for k in cell.keys:
+        logits = store.logits(k)
+        if logits is not None:
+            card = records[k]["data"]["train_cardinality"]
+            s, fmt = calibration_input(logits, cell.family, cardinality=card)
+            scores.append(s)
+    if not scores:
+        return None, 0
+    yy = np.concatenate([y] * len(scores))
+    d = M.reliability_diagram(yy, np.concatenate(scores), input_format=fmt, n_bins=n_bins)
+    return d, len(scores)
+
+
+def _reliability(store, cells, records, group, fig_dir, slug, n_bins) -> str | None:
+    y = store.test_labels(group[0])
+    if y is None:
+        return None
+    diagrams, titles = {}, {}
+    for strategy in dict.fromkeys(c.strategy for c in cells):
+        mine = [c for c in cells if c.strategy == strategy]
+        top = max(mine, key=lambda c: c.epsilon + (c.epsilon_pos or 0) + (c.epsilon_neg or 0))
+        picks = {"ε = 0": next((c for c in mine if c.is_baseline), None), "largest ε": top}
+        for col, c in picks.items():
+            if c is None or (col == "largest ε" and c.is_baseline):
+                continue
+            d, n = _pooled_diagram(store, c, records, y, n_bins)
+            if d is not None:
+                prob = "c̄·softmax proxy" if c.family == "softmax" else "σ(logit)"
+                diagrams[(strategy, col)] = d
+                titles[(strategy, col)] = f"{strategy}, {c.eps_text}\n{prob}, {n} seeds"
+    if not diagrams:
+        return None
+    fig = plot_reliability_grid(
+        diagrams, titles=titles,
+        title=f"{_dataset_name(group[0])} · noise {group[2]} · pooled over labels and seeds",
+    )  # fmt: skip
+    path = fig_dir / f"{slug}_reliability.png"
+    fig.savefig(path, dpi=80)
+    return path.name
+
+
+def write_report(
+    store_path: str | Path,
+    out_dir: str | Path,
+    *,
+    headline: tuple[str, ...] = HEADLINE,
+    reliability: bool = True,
+    progress: bool = False,
+) -> Path:
+    """Write ``report.md``, ``summary.csv`` and figures for the store at ``store_path``.
+
+    Parameters
+    ----------
+    store_path : str or Path
+        An existing result store.
+    out_dir : str or Path
+        Output directory (created).
+    headline : tuple of str
+        Metrics of the main tables and metric-vs-ε plots (names of :data:`.evaluate.METRICS`).
+    reliability : bool
+        Draw pooled reliability diagrams (ε = 0 and the largest ε of each strategy).
+    progress : bool
+        Show a progress bar over the result groups.
+
+    Returns
+    -------
+    Path
+        The Markdown file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no store at ``store_path``.
+    ValueError
+        If the store holds no finished run, or ``headline`` names an unknown metric.
+    """
+    for m in headline:
+        if m not in METRICS:
+            raise ValueError(f"headline metric {m!r} is unknown; known: {', '.join(METRICS)}")
+    out_dir = Path(out_dir)
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    with ResultStore(store_path, readonly=True) as store:
+        runs = list(store.runs(with_record=True))
+        if not runs:
+            raise ValueError(f"the store {str(store_path)!r} holds no finished run yet")
+        records = {r["key"]: r["record"] for r in runs}
+        cells = cells_from_runs(runs)
+        failures = [f for f in store.failures() if f["key"] not in records]
+        lines = _header(store_path, runs, records, failures)
+        groups = list(dict.fromkeys(c.group() for c in cells))
+        for group in tqdm(groups, desc="report", disable=not progress):
+            mine = [c for c in cells if c.group() == group]
+            slug = _slug(_dataset_name(group[0]), group[1], group[2])
+            n_bins = records[mine[0].keys[0]]["spec"]["eval"]["n_bins"]
+            lines += [
+                f"## {_dataset_name(group[0])} · noise `{group[2]}` · setting `{group[1]}`",
+                "",
+                f"Data set `{group[0]}`. Mean ± sd over seeds; Δ = mean per-seed difference to "
+                "ε = 0 of the same strategy, paired t-test p-value, and wins = seeds on which "
+                "ε is better.",
+                "",
+                *_results_table(mine, cells, headline),
+                "",
+                PROXY_NOTE,
+                "",
+            ]
+            for name in _plots(mine, group, headline, fig_dir, slug):
+                lines += [f"![{name}](figures/{name})", ""]
+            if reliability:
+                rel = _reliability(store, mine, records, group, fig_dir, slug, n_bins)
+                if rel:
+                    lines += [f"![{rel}](figures/{rel})", ""]
+            lines += ["<details><summary>All metrics</summary>", "", *_all_metrics_table(mine),
+                      "", "</details>", ""]  # fmt: skip
+    _write_csv(out_dir / "summary.csv", cells)
+    lines += _methods()
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _header(store_path, runs, records, failures) -> list[str]:
+    from multilabel_ls import __version__
+
+    settings = {r["setting"]: records[r["key"]]["spec"] for r in runs}
+    secs = sum(rec.get("seconds", 0.0) for rec in records.values())
+    lines = [
+        "# Multi-label label smoothing: results",
+        "",
+        f"Store `{store_path}`: {len(runs)} finished runs "
+        f"({secs / 60:.1f} CPU-minutes of training and evaluation). "
+        f"multilabel_ls {__version__}; report written "
+        f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}.",
+        "",
+    ]
+    if failures:
+        lines += [f"**{len(failures)} run(s) failed and are not in the tables** (they are retried "
+                  "by the next `mlls run`):", ""]  # fmt: skip
+        lines += [f"- `{f['label']}`: {f['error']}" for f in failures[:20]] + [""]
+    lines += ["## Settings", ""]
+    for digest, spec in settings.items():
+        lines += [f"Setting `{digest}`:", "", "```json",
+                  json.dumps({"train": spec["train"], "eval": spec["eval"]}), "```", ""]  # fmt: skip
+    lines += _data_table(runs, records)
+    return lines
+
+
+def _mean_rate(v: list) -> str:
+    return "—" if any(x is None for x in v) else f"{np.mean(v):.4f}"
+
+
+def _data_table(runs, records) -> list[str]:
+    by_data: dict[tuple[str, str], list[dict]] = {}
+    policies: dict[str, tuple[str, str, str]] = {}
+    for r in runs:
+        rec = records[r["key"]]
+        by_data.setdefault((r["dataset"], r["noise"]), []).append(rec["data"])
+        policies[r["strategy"]] = (r["family"], rec["loss"]["empty_rows"], rec["loss"]["full_rows"])
+    lines = [
+        "## Data", "",
+        "Means over the runs' seeds (each seed carves its own validation set and draws its own "
+        "noise). c̄ = mean positives per fit row (the labels the model trains on).", "",
+        "| data set | noise | fit / val / test rows | labels | c̄ | empty fit rows | "
+        "realised drop / add rate |", "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for (ds, noise), infos in by_data.items():
+        d0 = infos[0]
+        card = np.mean([i["train_cardinality"] for i in infos])
+        empty = np.mean([i["n_empty_fit_rows"] for i in infos])
+        drop = _mean_rate([i["noise"]["realised_drop_rate"] for i in infos])
+        add = _mean_rate([i["noise"]["realised_add_rate"] for i in infos])
+        lines.append(
+            f"| {_dataset_name(ds)} | {noise} | {d0['n_fit']} / {d0['n_val']} / {d0['n_test']} | "
+            f"{d0['n_labels']} | {card:.3f} | {empty:.1f} | {drop} / {add} |"
+        )
+    lines += ["", "Row policies passed to the loss (`n` = positives in a row, `N` = labels): "
+              "`skip` drops a row the strategy leaves undefined from the loss and its mean.", "",
+              "| strategy | family | empty_rows (n = 0) | full_rows (n = N) |", "|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {s} | {f} | {e} | {u} |" for s, (f, e, u) in policies.items()]
+    return [*lines, ""]
+
+
+METHODS = """## Methods
+
+**Training.** One network per run (an MLP for feature data, a small CNN for image data), Adam,
+minibatches, early stopping on the validation macro mAP (validation rows carved from the
+training split with the run's seed) and the best epoch's weights restored; the loss is
+`multilabel_smoothing_loss` with the run's strategy and ε. Everything random in a run derives
+from its seed, and the seed is shared across ε and strategies, so cells are paired.
+
+**Ranking scores** (mAP, LRAP, ranking loss, coverage, one-error). AP ranks the samples of one
+label, so a label's score must be comparable across samples. Sigmoid strategies: the logit.
+Softmax strategies: the row's log-softmax `x_j - logsumexp(x)` (raw logits are defined only up
+to a per-row constant). The per-row metrics are unchanged by that shift. Labels without test
+positives are left out of macro mAP.
+
+**Presence probabilities** (ECE, Brier, NLL, Hamming loss, F1 at 0.5). Sigmoid: `σ(x_j)`.
+Softmax strategies model a distribution over the labels, not per-label presence, so there is
+no presence probability to calibrate; the report uses the *proxy*
+`clip(c̄ · softmax(x)_j, 0, 1)` with `c̄` the training label cardinality, marked † everywhere.
+It is a read-out heuristic, not a property of the softmax objective: compare calibration
+within the sigmoid family, and read the softmax numbers as "how well this proxy is
+calibrated". ECE: 15 equal-width bins `[a, b)` (last bin closed), l1; classwise = per label,
+then the mean over labels; pooled = all (sample, label) entries as one problem. Reliability
+diagrams pool every test entry of every seed of a cell.
+
+**Statistics.** Mean ± sample sd (ddof = 1) over seeds. Each cell is compared with the ε = 0
+cell of the same data set, setting, noise and strategy (`ε₊ = ε₋ = 0` for the asymmetric
+ones) on the seeds both have, by the two-sided **paired t-test** on the per-seed differences
+(`scipy.stats.ttest_rel`); "wins" counts the seeds on which ε is better in the metric's
+direction. Caveats: with 5 seeds the test has 4 degrees of freedom and little power, it
+assumes roughly normal differences, and its p-values are not corrected for the many
+comparisons in a table (expect about one p < 0.05 in twenty null comparisons); an exact sign
+or Wilcoxon signed-rank test cannot go below p = 0.0625 with 5 pairs, which is why the t-test
+is the headline and the win count is shown next to it. The seeds share the data split, so the
+spread shows training variability, not variability over data sets.
+"""
+
+
+def _methods() -> list[str]:
+    return [METHODS]
+
+
+def _write_csv(path: Path, cells: list[Cell]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["dataset", "setting", "noise", "strategy", "family", "epsilon", "epsilon_pos",
+                    "epsilon_neg", "metric", "n", "mean", "sd", "diff_vs_eps0", "p_paired_t",
+                    "wins"])  # fmt: skip
+        for c in cells:
+            base = baseline_of(c, cells)
+            for m in METRICS:
+                cmp = compare(c, base, m) if base is not None and base is not c else None
+                w.writerow([c.dataset, c.setting, c.noise, c.strategy, c.family, c.epsilon,
+                            c.epsilon_pos, c.epsilon_neg, m, len(c.seeds), c.mean(m), c.sd(m),
+                            cmp.diff if cmp else "", cmp.p if cmp else "",
+                            cmp.wins if cmp else ""])  # fmt: skip
