@@ -272,7 +272,10 @@ def loss_sums(data: Prepared, input_format: str, which: str):
     s, y, valid = data.y_score, data.y_true, data.valid
     if which == "brier":
         p = to_probabilities(data, input_format)
-        loss = (p.to(torch.float64) if is_torch(p) else p.astype(np.float64)) - y
+        if is_torch(p):
+            loss = p.to(torch.float64) - y.to(torch.float64)
+        else:
+            loss = p.astype(np.float64) - y
         loss = loss * loss
     elif input_format == "probs":
         p = to_probabilities(data, input_format)
