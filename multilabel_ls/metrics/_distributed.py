@@ -45,8 +45,8 @@ def _common(metas: list, name: str):
 
 
 def _as_tensor(value, dtype: str, device) -> torch.Tensor:
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, (np.ndarray, np.generic)):
+        value = torch.from_numpy(np.array(value, order="C"))  # keeps 0-d arrays 0-d
     if dtype == "bool":
         value = value.to(torch.uint8)  # gloo has no bool collectives
     else:
@@ -54,7 +54,7 @@ def _as_tensor(value, dtype: str, device) -> torch.Tensor:
     return value.to(device).contiguous()
 
 
-def sync_states(sums: dict, cats: dict, group=None) -> tuple[dict, dict]:
+def sync_states(sums: dict, cats: dict, group=None, extra=None) -> tuple[dict, dict, list]:
     """Global (summed / concatenated) copies of the local states; the inputs are not modified.
 
     ``sums`` maps names to NumPy arrays (or ``None`` before any update); ``cats`` maps names to
@@ -64,6 +64,7 @@ def sync_states(sums: dict, cats: dict, group=None) -> tuple[dict, dict]:
     world = dist.get_world_size(group)
     local = {"sums": {k: _meta(v) for k, v in sums.items()}}
     local["cats"] = {k: _meta(v) for k, v in cats.items()}
+    local["extra"] = extra
     metas: list = [None] * world
     dist.all_gather_object(metas, local, group=group)
     device = _device(group)
@@ -101,4 +102,4 @@ def sync_states(sums: dict, cats: dict, group=None) -> tuple[dict, dict]:
         res = torch.cat(parts)
         res = res.bool() if dtype == "bool" else res
         out_cats[name] = res.numpy() if res.device.type == "cpu" else res
-    return out_sums, out_cats
+    return out_sums, out_cats, [m["extra"] for m in metas]

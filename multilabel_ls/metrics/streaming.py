@@ -70,7 +70,7 @@ class Metric:
     def _add(self, **sums) -> None:
         for k, v in sums.items():
             v = np.asarray(v)
-            self._sums[k] = v.copy() if self._sums[k] is None else self._sums[k] + v
+            self._sums[k] = v.copy() if self._sums[k] is None else np.asarray(self._sums[k] + v)
 
     def merge(self, other: Metric) -> Metric:
         """Add the state of ``other`` (same class and configuration) into this one."""
@@ -92,7 +92,13 @@ class Metric:
     def _states(self) -> tuple[dict, dict]:
         cats = {k: (_concat(v) if v else None) for k, v in self._cats.items()}
         if self.sync_on_compute and is_distributed(self.process_group):
-            return sync_states(self._sums, cats, self.process_group)
+            sums, cats, shapes = sync_states(self._sums, cats, self.process_group, self._shape)
+            known = {s for s in shapes if s is not None}
+            if len(known) > 1:
+                raise ValueError(f"processes were updated with different shapes: {known}")
+            if known and self._shape is None:  # this process saw no data
+                self._shape = known.pop()
+            return sums, cats
         return dict(self._sums), cats
 
     def compute(self):
