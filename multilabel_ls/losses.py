@@ -19,6 +19,35 @@ from .strategies import SmoothingConfig, make_config
 from .targets import make_source
 
 REDUCTIONS = ("mean", "sum", "none")
+#: Compute backends: "auto" (Triton kernels for CUDA tensors, closed-form PyTorch elsewhere),
+#: "torch" (always the closed-form path), "triton" (always the kernels; CUDA, or Triton's
+#: interpreter under TRITON_INTERPRET=1).
+BACKENDS = ("auto", "torch", "triton")
+
+
+def _use_triton(backend: object, logits: torch.Tensor) -> bool:
+    """Resolve ``backend`` for these logits; errors name the argument and its value."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        return False
+    from . import kernels  # does not import triton
+
+    if backend == "auto":
+        return logits.is_cuda and kernels.triton_available()
+    kernels.check_available(logits.device)
+    return True
+
+
+@torch.compiler.disable
+def _apply(use_triton, logits, config, source, weight, pos_weight, reduction):
+    """Run the loss; opaque to ``torch.compile`` (a graph break), so compiled code calls it
+    eagerly: the row policies need data-dependent host decisions either way."""
+    if use_triton:
+        from .kernels import fused_loss
+
+        return fused_loss(logits, config, source, weight, pos_weight, reduction)
+    return ClosedFormLoss.apply(logits, config, source, weight, pos_weight, reduction)
 
 
 def _check_label_vector(name: str, v: object, N: int, logits: torch.Tensor) -> torch.Tensor | None:
@@ -71,11 +100,13 @@ def smoothing_loss_from_config(
     ignore_mask: torch.Tensor | None = None,
     soft_targets: bool = False,
     validate: bool = True,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """:func:`multilabel_smoothing_loss` for an already validated :class:`SmoothingConfig`."""
     logits = _check_logits(logits)
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    use_triton = _use_triton(backend, logits)
     N = logits.shape[1]
     if config.prior is not None and config.prior.numel() != N:
         raise ValueError(f"prior has length {config.prior.numel()} but logits have N={N} labels")
@@ -95,7 +126,7 @@ def smoothing_loss_from_config(
         soft_targets=soft_targets,
         validate=validate,
     )
-    return ClosedFormLoss.apply(logits, config, source, weight, pos_weight, reduction)
+    return _apply(use_triton, logits, config, source, weight, pos_weight, reduction)
 
 
 def multilabel_smoothing_loss(
@@ -116,6 +147,7 @@ def multilabel_smoothing_loss(
     empty_rows: str | None = None,
     full_rows: str | None = None,
     validate: bool = True,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Label-smoothed multi-label loss.
 
@@ -172,6 +204,12 @@ def multilabel_smoothing_loss(
         targets are not smoothed twice by mistake).
     validate:
         Check target values (one extra comparison per block). ``False`` skips it.
+    backend:
+        ``"auto"`` (default): the fused Triton kernels (:mod:`multilabel_ls.kernels`) for CUDA
+        tensors when Triton is installed, the closed-form PyTorch path otherwise.
+        ``"torch"``: always the closed-form path. ``"triton"``: always the kernels; CUDA
+        tensors, or any device under Triton's interpreter (``TRITON_INTERPRET=1``, for tests);
+        otherwise ``RuntimeError``. Both give the same loss and gradient (to rounding).
 
     Returns
     -------
@@ -214,6 +252,7 @@ def multilabel_smoothing_loss(
         ignore_mask=ignore_mask,
         soft_targets=soft_targets,
         validate=validate,
+        backend=backend,
     )
 
 

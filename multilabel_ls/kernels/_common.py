@@ -209,8 +209,8 @@ def load_target(
     if HAS_MASK:
         mk = tl.load(mask_ptr + offs, mask=inb, other=1)
         known = known & (mk == 0)
-    y = tl.zeros([BLOCK], dtype=CDT)
-    bad = tl.zeros([BLOCK], dtype=CDT)
+    y = tl.full([BLOCK], 0.0, dtype=CDT)
+    bad = tl.full([BLOCK], 0.0, dtype=CDT)
     if HAS_Y:
         raw = tl.load(y_ptr + offs, mask=inb, other=0)
         if HAS_IGN:
@@ -281,10 +281,10 @@ def _row_stats_kernel(
     base = (row // R) * N * R + row % R
     col0 = ch * chunk
     col1 = tl.minimum(col0 + chunk, N)
-    n = tl.zeros([BLOCK], dtype=CDT)
-    k = tl.zeros([BLOCK], dtype=CDT)
-    uu = tl.zeros([BLOCK], dtype=CDT)
-    nbad = tl.zeros([BLOCK], dtype=CDT)
+    n = tl.full([BLOCK], 0.0, dtype=CDT)
+    k = tl.full([BLOCK], 0.0, dtype=CDT)
+    uu = tl.full([BLOCK], 0.0, dtype=CDT)
+    nbad = tl.full([BLOCK], 0.0, dtype=CDT)
     for start in range(col0, col1, BLOCK):
         cols = start + tl.arange(0, BLOCK)
         inb = cols < col1
@@ -303,7 +303,7 @@ def _row_stats_kernel(
         if ch == 0:
             lo = tl.load(off_ptr + row)
             hi = tl.load(off_ptr + row + 1)
-            cnt = tl.zeros([SBLOCK], dtype=CDT)
+            cnt = tl.full([SBLOCK], 0.0, dtype=CDT)
             for s in range(lo, hi, SBLOCK):
                 kk = s + tl.arange(0, SBLOCK)
                 ok = kk < hi

@@ -121,26 +121,17 @@ def _sigmoid_kernel(
     valid = tl.load(valid_ptr + row).to(CDT)
     col0 = ch * chunk
     col1 = tl.minimum(col0 + chunk, N)
-    acc = tl.zeros([BLOCK], dtype=CDT)
+    acc = tl.full([BLOCK], 0.0, dtype=CDT)
     for start in range(col0, col1, BLOCK):
         cols = start + tl.arange(0, BLOCK)
         inb = cols < col1
         offs = base + cols.to(tl.int64) * R
         x = tl.load(x_ptr + offs, mask=inb, other=0.0).to(CDT)
+        # the target values were checked by the row-count pass: VALIDATE is False here
         y, known, _ = load_target(
-            y_ptr,
-            ign_ptr,
-            mask_ptr,
-            offs,
-            inb,
-            BLOCK,
-            CDT,
-            HAS_Y,
-            SOFT,
-            HAS_IGN,
-            HAS_MASK,
+            y_ptr, ign_ptr, mask_ptr, offs, inb, BLOCK, CDT, HAS_Y, SOFT, HAS_IGN, HAS_MASK,
             False,
-        )  # fmt: skip (values were checked by the row-count pass)
+        )  # fmt: skip
         # target t = a u + c + (b - c) y   (strategies.py; D2.3)
         if HAS_U:
             t = a * tl.load(u_ptr + cols, mask=inb, other=0.0).to(CDT) + c + delta * y
@@ -212,7 +203,7 @@ def _sigmoid_sparse_kernel(
     valid = tl.load(valid_ptr + row).to(CDT)
     lo = tl.load(off_ptr + row)
     hi = tl.load(off_ptr + row + 1)
-    acc = tl.zeros([SBLOCK], dtype=CDT)
+    acc = tl.full([SBLOCK], 0.0, dtype=CDT)
     for s in range(lo, hi, SBLOCK):
         k = s + tl.arange(0, SBLOCK)
         ok = k < hi
@@ -224,7 +215,7 @@ def _sigmoid_sparse_kernel(
         if HAS_U:
             au = a * tl.load(u_ptr + j, mask=ok, other=0.0).to(CDT)
         else:
-            au = a + tl.zeros([SBLOCK], dtype=CDT)
+            au = a + tl.full([SBLOCK], 0.0, dtype=CDT)
         w = 1.0
         pw = 1.0
         if HAS_W:

@@ -75,17 +75,17 @@ def _softmax_sums_kernel(
     col0 = ch * chunk
     col1 = tl.minimum(col0 + chunk, N)
     m = tl.full([BLOCK], float("-inf"), dtype=CDT)
-    d = tl.zeros([BLOCK], dtype=CDT)
-    a1 = tl.zeros([BLOCK], dtype=CDT)
-    s1 = tl.zeros([BLOCK], dtype=CDT)
-    ay = tl.zeros([BLOCK], dtype=CDT)
-    sy = tl.zeros([BLOCK], dtype=CDT)
-    au = tl.zeros([BLOCK], dtype=CDT)
-    su = tl.zeros([BLOCK], dtype=CDT)
-    n = tl.zeros([BLOCK], dtype=CDT)
-    k = tl.zeros([BLOCK], dtype=CDT)
-    uk = tl.zeros([BLOCK], dtype=CDT)
-    nbad = tl.zeros([BLOCK], dtype=CDT)
+    d = tl.full([BLOCK], 0.0, dtype=CDT)
+    a1 = tl.full([BLOCK], 0.0, dtype=CDT)
+    s1 = tl.full([BLOCK], 0.0, dtype=CDT)
+    ay = tl.full([BLOCK], 0.0, dtype=CDT)
+    sy = tl.full([BLOCK], 0.0, dtype=CDT)
+    au = tl.full([BLOCK], 0.0, dtype=CDT)
+    su = tl.full([BLOCK], 0.0, dtype=CDT)
+    n = tl.full([BLOCK], 0.0, dtype=CDT)
+    k = tl.full([BLOCK], 0.0, dtype=CDT)
+    uk = tl.full([BLOCK], 0.0, dtype=CDT)
+    nbad = tl.full([BLOCK], 0.0, dtype=CDT)
     for start in range(col0, col1, BLOCK):
         cols = start + tl.arange(0, BLOCK)
         inb = cols < col1
@@ -165,17 +165,17 @@ def _softmax_rows_kernel(
     sparse target add the positives' ``Σ w (lse - x)``, ``Σ w`` and their count (D1.6)."""
     row = tl.program_id(0).to(tl.int64)
     m = tl.full([CB], float("-inf"), dtype=CDT)
-    d = tl.zeros([CB], dtype=CDT)
-    a1 = tl.zeros([CB], dtype=CDT)
-    s1 = tl.zeros([CB], dtype=CDT)
-    ay = tl.zeros([CB], dtype=CDT)
-    sy = tl.zeros([CB], dtype=CDT)
-    au = tl.zeros([CB], dtype=CDT)
-    su = tl.zeros([CB], dtype=CDT)
-    n = tl.zeros([CB], dtype=CDT)
-    k = tl.zeros([CB], dtype=CDT)
-    uk = tl.zeros([CB], dtype=CDT)
-    nb = tl.zeros([CB], dtype=CDT)
+    d = tl.full([CB], 0.0, dtype=CDT)
+    a1 = tl.full([CB], 0.0, dtype=CDT)
+    s1 = tl.full([CB], 0.0, dtype=CDT)
+    ay = tl.full([CB], 0.0, dtype=CDT)
+    sy = tl.full([CB], 0.0, dtype=CDT)
+    au = tl.full([CB], 0.0, dtype=CDT)
+    su = tl.full([CB], 0.0, dtype=CDT)
+    n = tl.full([CB], 0.0, dtype=CDT)
+    k = tl.full([CB], 0.0, dtype=CDT)
+    uk = tl.full([CB], 0.0, dtype=CDT)
+    nb = tl.full([CB], 0.0, dtype=CDT)
     for c0 in range(0, nchunks, CB):
         cc = c0 + tl.arange(0, CB)
         ok = cc < nchunks
@@ -220,9 +220,9 @@ def _softmax_rows_kernel(
     if SPARSE:
         lo = tl.load(off_ptr + row)
         hi = tl.load(off_ptr + row + 1)
-        hy = tl.zeros([SBLOCK], dtype=CDT)
-        wy = tl.zeros([SBLOCK], dtype=CDT)
-        cnt = tl.zeros([SBLOCK], dtype=CDT)
+        hy = tl.full([SBLOCK], 0.0, dtype=CDT)
+        wy = tl.full([SBLOCK], 0.0, dtype=CDT)
+        cnt = tl.full([SBLOCK], 0.0, dtype=CDT)
         for s in range(lo, hi, SBLOCK):
             kk = s + tl.arange(0, SBLOCK)
             ok = kk < hi
@@ -355,7 +355,7 @@ def _softmax_sparse_grad_kernel(
         if HAS_U:
             t = a * tl.load(u_ptr + j, mask=ok, other=0.0).to(CDT) + b
         else:
-            t = a + b + tl.zeros([SBLOCK], dtype=CDT)
+            t = a + b + tl.full([SBLOCK], 0.0, dtype=CDT)
         if HAS_W:
             t = t * tl.load(w_ptr + j, mask=ok, other=0.0).to(CDT)
         p = tl.exp(tl.where(ok, x, lse) - lse)
