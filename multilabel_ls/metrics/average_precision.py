@@ -181,8 +181,8 @@ def binned_average_precision(
     most :math:`C_b - A_b + n^-_b` false positives above it (LO), and with at most
     :math:`A_b + n^+_b` true and at least :math:`C_b - A_b` false positives (HI). The binned
     value lies in the same interval, so ``|binned - exact| <= max(HI - binned, binned - LO)``.
-    The interval is empty of error when no bin mixes positives with negatives; saturated
-    scores (many probabilities in one bin) widen it.
+    The width shrinks with finer bins and is 0 when every bin holding a positive holds
+    nothing else; saturated scores (many probabilities in one bin) widen it.
 
     Parameters
     ----------

@@ -1,0 +1,33 @@
+"""Invariances run over every metric: sample order, label permutation, monotone maps of scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .registry import CASES, IDS
+from .test_streaming import assert_same, make_data
+
+
+@pytest.mark.parametrize(("name", "fn", "cls", "kw", "kind"), CASES, ids=IDS)
+def test_sample_order_and_label_permutation(name, fn, cls, kw, kind):
+    y, s = make_data(kind, seed=9, n=60)
+    rng = np.random.default_rng(0)
+    ref = fn(y, s, **kw)
+    rows, cols = rng.permutation(len(y)), rng.permutation(y.shape[1])
+    assert_same(fn(y[rows], s[rows], **kw), ref)
+    permuted = fn(y[:, cols], s[:, cols], **kw)
+    per_label = isinstance(ref, np.ndarray)
+    assert_same(permuted, ref[cols] if per_label else ref)
+
+
+@pytest.mark.parametrize(("name", "fn", "cls", "kw", "kind"), CASES, ids=IDS)
+def test_monotone_maps(name, fn, cls, kw, kind):
+    y, s = make_data(kind, seed=10, n=60)
+    ref = fn(y, s, **kw)
+    if kind == "rank":  # order-only metrics: logits, probabilities, any increasing map
+        for f in (lambda x: np.log(x + 1e-3), lambda x: 5 * x - 2, np.exp):
+            assert_same(fn(y, f(s), **kw), ref)
+    elif kind in ("prob", "logit"):  # calibration depends on the values themselves
+        moved = np.clip(s * 0.8 + 0.1, 0, 1) if kind == "prob" else s * 0.5
+        assert np.any(np.abs(np.asarray(fn(y, moved, **kw)) - np.asarray(ref)) > 1e-6)
