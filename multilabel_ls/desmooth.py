@@ -256,6 +256,8 @@ def desmooth_shares(
     *,
     strategy: str,
     epsilon: float | None = None,
+    epsilon_pos: float | None = None,
+    epsilon_neg: float | None = None,
     prior: Sequence[float] | torch.Tensor | None = None,
     clip: bool = False,
 ) -> torch.Tensor | np.ndarray:
@@ -270,8 +272,10 @@ def desmooth_shares(
     ----------
     probs:
         ``softmax(logits, dim=1)`` of the model (rows sum to 1).
-    strategy, epsilon, prior:
-        ``"uniform"`` or ``"prior_softmax"`` and its smoothing.
+    strategy, epsilon, epsilon_pos, epsilon_neg, prior:
+        The smoothing the model was trained with (the same arguments as
+        :func:`desmooth_probabilities`); only ``"uniform"`` and ``"prior_softmax"`` identify the
+        shares.
     clip:
         Clamp the result to ``[0, 1]``.
 
@@ -293,7 +297,7 @@ def desmooth_shares(
             f"strategy={strategy!r}: the expected shares E[y_j / n | x] are identifiable only for "
             "'uniform' and 'prior_softmax' (see derivations/07_desmoothing.md)"
         )
-    config = _config(strategy, epsilon, None, None, prior)
+    config = _config(strategy, epsilon, epsilon_pos, epsilon_neg, prior)
     _check_probs(p, config)
     eps = config.epsilon
     if eps >= 1.0:
