@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from multilabel_ls.strategies import STRATEGIES
+
 from .evaluate import METRICS
 
 
@@ -114,9 +116,9 @@ def cells_from_runs(runs: Iterable[dict[str, Any]]) -> list[Cell]:
         rs = sorted(rs, key=lambda r: r["seed"])
         values = {m: [float(r["metrics"].get(m, math.nan)) for r in rs] for m in METRICS}
         cells.append(Cell(*k, [r["seed"] for r in rs], values, [r["key"] for r in rs]))
-    cells.sort(
-        key=lambda c: (c.group(), c.strategy, c.epsilon, c.epsilon_pos or 0, c.epsilon_neg or 0)
-    )
+    order = {name: i for i, name in enumerate(STRATEGIES)}  # table order of the registry
+    cells.sort(key=lambda c: (c.group(), order.get(c.strategy, len(order)), c.epsilon,
+                              c.epsilon_pos or 0, c.epsilon_neg or 0))  # fmt: skip
     return cells
 
 
