@@ -401,3 +401,26 @@ def test_D1_7_code_row_policies(strategy):
 
 def full_default(strategy):
     return "keep"
+
+
+@pytest.mark.parametrize("strategy", S.STRATEGIES)
+def test_D1_5_code_positions_of_dense_outputs_are_rows(strategy):
+    # (B, N, R) logits: every position r of every example is one row of N labels (labels on dim 1)
+    rng = np.random.default_rng(151)
+    B, N, R = 3, 6, 4
+    x = rng.normal(0, 2, (B, N, R))
+    y = (rng.random((B, N, R)) < 0.4).astype(np.int64)
+    y[:, 0], y[:, 1] = 1, 0
+    known = rng.random((B, N, R)) > 0.3
+    known[:, :2] = True
+    kw = T.draw_params(strategy, rng, N)
+    w = rng.uniform(0.5, 2.0, N)
+    loss, grad = T.shipped(strategy, kw, x, y, reduction="none", ignore_mask=~known, weight=w)
+
+    def rows(a):
+        return a.transpose(0, 2, 1).reshape(-1, N)
+
+    _, want_loss, want_grad, _ = T.expected(strategy, kw, rows(x), rows(y), rows(known), w=w)
+    got_loss = rows(loss) if strategy in S.SIGMOID else loss.reshape(-1)
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(rows(grad), want_grad, rtol=1e-11, atol=1e-13)
