@@ -179,3 +179,6 @@ def test_math_avoids_constructs_github_misrenders(note):
         assert not seg.startswith(" ") or "\n" in seg, (
             f"inline math must not start with a space: {seg!r}"
         )
+        assert "<" not in seg and ">" not in seg, (
+            f"use \\lt, \\gt (raw < > can read as HTML): {seg!r}"
+        )
