@@ -159,11 +159,11 @@ def main() -> None:
                 prior = y.float().mean(0).clamp(min=1e-4)
                 prior = prior / prior.sum() if strategy == "prior_softmax" else prior
 
-            def naive(strategy=strategy, prior=prior):
+            def naive(x=x, y=y, strategy=strategy, prior=prior):
                 naive_step(x, y, strategy, prior)
                 x.grad = None
 
-            def ours(strategy=strategy, prior=prior):
+            def ours(x=x, y=y, strategy=strategy, prior=prior):
                 ours_step(x, y, strategy, prior)
                 x.grad = None
 
@@ -191,7 +191,7 @@ def main() -> None:
         with args.csv.open("a", newline="") as f:
             w = csv.writer(f)
             if new:
-                w.writerow(header + ("torch",))
+                w.writerow((*header, "torch"))
             for r in rows:
                 w.writerow((*r, torch.__version__))
 
