@@ -81,8 +81,13 @@ def pending_runs(config: ExperimentConfig, store: ResultStore) -> tuple[list[Run
 
 
 def _worker_init(threads: int) -> None:
+    import signal
+
     import torch
 
+    # Ctrl-C goes to the whole process group; the parent alone handles it (it stops handing
+    # out runs and lets the workers finish the run in hand), so workers ignore SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 
@@ -189,6 +194,5 @@ def _run_pool(todo: list[RunSpec], workers: int, threads: int, handle) -> None:
                     if nxt is not None:
                         running.add(pool.submit(_safe_run, nxt, threads))
         except BaseException:
-            for f in running:
-                f.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
