@@ -121,20 +121,17 @@ def desmooth_probabilities(
     Inverts the map from ``η`` to the population-optimal outputs of a model trained with
     ``strategy`` (``derivations/07_desmoothing.md``):
 
-    ====================  ============================================  ===========================
-    strategy              ``η_j`` from the outputs ``p``                needs
-    ====================  ============================================  ===========================
-    ``binary``            ``(p_j - ε/2) / (1 - ε)``                     ε < 1 (D7.2)
-    ``binary_uniform``    ``(p_j - ε/N) / (1 - ε)``                     ε < 1 (D7.2)
-    ``mass_preserving``   ``(p_j - (ε/N) Σ_k p_k) / (1 - ε)``           ε < 1 (D7.2)
-    ``asymmetric``        ``(p_j - ε₋) / (1 - ε₊ - ε₋)``                ε₊ + ε₋ < 1 (D7.2)
-    ``prior``             ``(p_j - ε π_j) / (1 - ε)``                   ε < 1 (D7.2)
-    ``uniform``           ``n (p_j - ε/N) / (1 - ε)``                   n known (D7.3)
-    ``prior_softmax``     ``n (p_j - ε π_j) / (1 - ε)``                 n known (D7.3)
-    ``unnormalized``      ``(p_j ((1 - ε) ν + ε) - ε/N) / (1 - ε)``     ν = E[n | x] (D7.4)
-    ``asymmetric_softmax`` ``(p_j (N ε₋ + (1 - ε₊ - ε₋) ν) - ε₋) / (1 - ε₊ - ε₋)``  ν (D7.4)
-    ``positive_split``    ``(p_j - ε/(N-n)) / ((1-ε)/n - ε/(N-n))``     n known, ε ≠ (N-n)/N (D7.5)
-    ====================  ============================================  ===========================
+    * ``binary``: ``(p_j - ε/2) / (1 - ε)``; ``binary_uniform``: ``(p_j - ε/N) / (1 - ε)``;
+      ``mass_preserving``: ``(p_j - (ε/N) Σ_k p_k) / (1 - ε)``; ``asymmetric``:
+      ``(p_j - ε₋) / (1 - ε₊ - ε₋)``; ``prior``: ``(p_j - ε π_j) / (1 - ε)``. Identifiable for
+      ``ε < 1`` (``ε₊ + ε₋ < 1``) (D7.2).
+    * ``uniform``: ``n (p_j - ε/N) / (1 - ε)``; ``prior_softmax``: ``n (p_j - ε π_j) / (1 - ε)``.
+      Needs the row's number of positives ``n`` (D7.3).
+    * ``unnormalized``: ``(p_j ((1 - ε) ν + ε) - ε/N) / (1 - ε)``; ``asymmetric_softmax``:
+      ``(p_j (N ε₋ + (1 - ε₊ - ε₋) ν) - ε₋) / (1 - ε₊ - ε₋)``. Needs the expected number of
+      positives ``ν = E[n | x]`` (D7.4).
+    * ``positive_split``: ``(p_j - ε/(N - n)) / ((1 - ε)/n - ε/(N - n))``. Needs ``n``, and
+      ``ε ≠ (N - n)/N`` (D7.5).
 
     Parameters
     ----------

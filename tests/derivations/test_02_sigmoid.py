@@ -221,6 +221,12 @@ def test_D2_6_optimal_logits(strategy):
         assert S.is_zero(sp.exp(logit) - sp.exp(stated))  # exp is injective on the reals
     if strategy == "binary":
         assert S.is_zero(OPTIMAL_LOGITS["binary"][0] + OPTIMAL_LOGITS["binary"][1])
+    # the numbers quoted in the note's table (eps = 0.1; binary_uniform at N = 1000)
+    quoted = {"binary": (2.944, -2.944), "binary_uniform": (2.198, -9.210)}
+    if strategy in quoted:
+        at = {S.eps: sp.Rational(1, 10), S.N: 1000}
+        for expr, q in zip(OPTIMAL_LOGITS[strategy], quoted[strategy], strict=True):
+            assert round(float(expr.subs(at)), 3) == q
 
 
 @pytest.mark.parametrize("strategy", S.SIGMOID)

@@ -296,6 +296,9 @@ def test_D3_7_optimum_depends_on_n(strategy):
         assert S.certify_nonnegative(-dgap, dom)  # ... and the gap shrinks with n
     if strategy == "uniform":  # with one positive: 1 - eps + eps/N; with n: (1 - eps)/n + eps/N
         assert S.is_zero(sp_pos.subs(S.n, 1) - (1 - E + E / Nn))
+        at = {E: sp.Rational(1, 10), Nn: 10}  # the note's numbers: 0.91 and 0.19
+        assert sp_pos.subs({**at, S.n: 1}) == sp.Rational(91, 100)
+        assert sp_pos.subs({**at, S.n: 5}) == sp.Rational(19, 100)
 
 
 @pytest.mark.parametrize("strategy", S.SOFTMAX)

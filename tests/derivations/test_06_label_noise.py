@@ -88,6 +88,7 @@ def test_D6_2_sigmoid_flip_excess_loss():
         e = sp.Symbol("e", positive=True)  # eps = 2e/(1+e) keeps every argument positive
         assert S.logs_vanish(sp.expand_log(sp.expand(d.subs(E, 2 * e / (1 + e))), force=True))
     assert sp.limit(stated, E, 0, "+") == sp.oo  # no smoothing: unbounded
+    assert round(float(stated.subs(E, sp.Rational(1, 10))), 2) == 2.65  # the note's number
 
 
 @pytest.mark.parametrize("strategy", S.SIGMOID)

@@ -72,6 +72,10 @@ def test_D8_2_bias_of_the_other_sigmoid_strategies(strategy):
         # relative bias eps (1/(2 pi) - 1): at pi = 5 % and eps = 0.1 the target mean is 1.9 pi
         rel = (BIAS["binary"] / P).subs({E: sp.Rational(1, 10), P: sp.Rational(1, 20)})
         assert rel == sp.Rational(9, 10)
+    if strategy == "binary_uniform":  # the note's table: +10 % at N = 10, -eps as N -> oo
+        rel = BIAS["binary_uniform"] / P
+        assert rel.subs({E: sp.Rational(1, 10), P: sp.Rational(1, 20), N: 10}) == sp.Rational(1, 10)
+        assert sp.limit(rel, N, sp.oo) == -E
 
 
 @pytest.mark.parametrize("strategy", list(BIAS))
