@@ -341,7 +341,15 @@ class ExperimentConfig:
             raise ConfigError("train and eval must be tables (mappings)")
 
     def expand(self) -> list[RunSpec]:
-        """The grid as a list of :class:`RunSpec`, in dataset, noise, strategy, ε, seed order."""
+        """The grid as a list of :class:`RunSpec`, in dataset, noise, strategy, ε, seed order.
+
+        Examples
+        --------
+        >>> cfg = ExperimentConfig(strategies=["binary", "uniform"], epsilons=[0, 0.1], seeds=[0, 1])
+        >>> runs = cfg.expand()
+        >>> len(runs), runs[-1].label
+        (8, 'yeast/uniform/eps=0.1/none/seed=1')
+        """
         runs = []
         for ds in self.datasets:
             for noise in self.noise:

@@ -52,6 +52,16 @@ def ranking_scores(logits, family: str) -> np.ndarray:
     -------
     ndarray
         The logits (sigmoid) or the row-wise log-softmax (softmax).
+
+    Examples
+    --------
+    Shifting a row changes nothing for a softmax strategy:
+
+    >>> import numpy as np
+    >>> x = np.array([[2.0, 0.0], [12.0, 10.0]])
+    >>> ranking_scores(x, "softmax").round(4)
+    array([[-0.1269, -2.1269],
+           [-0.1269, -2.1269]])
     """
     _check_family(family)
     x = _as_tensor(logits)
@@ -74,6 +84,12 @@ def presence_probabilities(logits, family: str, *, cardinality: float | None = N
     -------
     ndarray
         ``σ(x)`` (sigmoid) or ``clip(c̄ · softmax(x), 0, 1)`` (softmax).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> presence_probabilities(np.array([[0.0, 0.0, 0.0, 0.0]]), "softmax", cardinality=2)
+    array([[0.5, 0.5, 0.5, 0.5]])
     """
     _check_family(family)
     x = _as_tensor(logits)
