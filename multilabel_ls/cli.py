@@ -88,6 +88,8 @@ _OVERRIDES = {
 
 
 def _parser() -> argparse.ArgumentParser:
+    from multilabel_ls.experiments.config import EvalConfig, TrainConfig
+
     p = argparse.ArgumentParser(prog="mlls", description="Multi-label label smoothing experiments.")
     sub = p.add_subparsers(dest="command", required=True, metavar="{run,report,datasets}")
 
@@ -115,12 +117,23 @@ def _parser() -> argparse.ArgumentParser:
     seeds.add_argument("--seeds", type=int, metavar="N", help="use seeds 0..N-1")
     seeds.add_argument("--seed-list", type=_ints, metavar="S,...", help="explicit seeds")
     t = r.add_argument_group("training and evaluation")
-    t.add_argument("--model", choices=("auto", "mlp", "cnn"))
-    t.add_argument("--hidden", type=_ints, metavar="W,...", help="hidden widths, e.g. 256")
-    for flag, typ in (("--dropout", float), ("--lr", float), ("--weight-decay", float),
-                      ("--batch-size", int), ("--max-epochs", int), ("--patience", int),
-                      ("--val-fraction", float), ("--threshold", float), ("--n-bins", int)):  # fmt: skip
-        t.add_argument(flag, type=typ)
+    tr, ev = TrainConfig(), EvalConfig()
+    t.add_argument("--model", choices=("auto", "mlp", "cnn"),
+                   help="auto (default): CNN for image data, MLP otherwise")  # fmt: skip
+    t.add_argument("--hidden", type=_ints, metavar="W,...",
+                   help=f"hidden widths (default {','.join(map(str, tr.hidden))})")  # fmt: skip
+    for flag, typ, default, what in (
+        ("--dropout", float, tr.dropout, "dropout after each hidden layer"),
+        ("--lr", float, tr.lr, "Adam learning rate"),
+        ("--weight-decay", float, tr.weight_decay, "Adam (L2) weight decay"),
+        ("--batch-size", int, tr.batch_size, "minibatch size, 0 = full batch"),
+        ("--max-epochs", int, tr.max_epochs, "epoch limit"),
+        ("--patience", int, tr.patience, "early-stopping patience (epochs)"),
+        ("--val-fraction", float, tr.val_fraction, "validation share of the training split"),
+        ("--threshold", float, ev.threshold, "probability threshold of F1 / Hamming loss"),
+        ("--n-bins", int, ev.n_bins, "calibration bins"),
+    ):
+        t.add_argument(flag, type=typ, metavar="X", help=f"{what} (default {default:g})")
     t.add_argument("--clean-validation", action="store_true", default=None,
                    help="corrupt only the fit rows, validate on clean labels")  # fmt: skip
     x = r.add_argument_group("execution")

@@ -278,7 +278,7 @@ class ExperimentConfig:
     train, eval : TrainConfig, EvalConfig
     """
 
-    name: str = "experiment"
+    name: str = "experiment"  # the report's title (stored in the store's meta table)
     datasets: tuple[str, ...] = ("yeast",)
     data_dir: str | None = None
     strategies: tuple[str, ...] = DEFAULT_STRATEGIES

@@ -208,7 +208,7 @@ def write_report(
         records = {r["key"]: r["record"] for r in runs}
         cells = cells_from_runs(runs)
         failures = [f for f in store.failures() if f["key"] not in records]
-        lines = _header(store_path, runs, records, failures)
+        lines = _header(store_path, runs, records, failures, store.get_meta("name"))
         groups = list(dict.fromkeys(c.group() for c in cells))
         for group in tqdm(groups, desc="report", disable=not progress):
             mine = [c for c in cells if c.group() == group]
@@ -241,13 +241,13 @@ def write_report(
     return path
 
 
-def _header(store_path, runs, records, failures) -> list[str]:
+def _header(store_path, runs, records, failures, name) -> list[str]:
     from multilabel_ls import __version__
 
     settings = {r["setting"]: records[r["key"]]["spec"] for r in runs}
     secs = sum(rec.get("seconds", 0.0) for rec in records.values())
     lines = [
-        "# Multi-label label smoothing: results",
+        f"# {name + ': ' if name else ''}multi-label label smoothing results",
         "",
         f"Store `{store_path}`: {len(runs)} finished runs "
         f"({secs / 60:.1f} CPU-minutes of training and evaluation). "

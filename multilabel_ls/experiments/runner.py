@@ -138,6 +138,8 @@ def run_grid(
     t0 = time.perf_counter()
     check_grid(config)
     store = ResultStore(store_path) if ctx.is_main else None
+    if store is not None:
+        store.set_meta("name", config.name)
     todo, skipped = pending_runs(config, store) if store is not None else ([], 0)
     todo, skipped = ctx.broadcast((todo, skipped))
     failed: list[dict[str, str]] = []

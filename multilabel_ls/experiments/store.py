@@ -20,7 +20,7 @@ Schema (``schema_version`` 1)::
          versions), test_logits BLOB (zlib-compressed float32 .npy) NULL, created_at TEXT)
     labels(dataset TEXT PRIMARY KEY, y_test BLOB (zlib-compressed .npy of the 0/1 test labels))
     failures(key TEXT, label TEXT, error TEXT, traceback TEXT, created_at TEXT)
-    meta(name TEXT PRIMARY KEY, value TEXT)
+    meta(name TEXT PRIMARY KEY, value TEXT)  -- schema_version; name (the experiment name)
 """
 
 from __future__ import annotations
@@ -178,7 +178,17 @@ class ResultStore:
                 "INSERT INTO failures VALUES (?,?,?,?,?)", (key, label, error, traceback, _now())
             )
 
+    def set_meta(self, name: str, value: str) -> None:
+        """Set a free-form store attribute (e.g. the experiment name shown in the report)."""
+        with self._con:
+            self._con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
     # ----------------------------------------------------------------------- reading
+    def get_meta(self, name: str, default: str | None = None) -> str | None:
+        """A store attribute set by :meth:`set_meta` (``default`` if unset)."""
+        row = self._con.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return default if row is None else row[0]
+
     def done_keys(self) -> set[str]:
         """Keys of every stored run."""
         return {r[0] for r in self._con.execute("SELECT key FROM runs")}

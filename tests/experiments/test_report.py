@@ -56,7 +56,7 @@ def test_cells_and_paired_test_match_scipy(store):
 def test_report_contents(store, tmp_path):
     path = write_report(store, tmp_path)
     text = path.read_text()
-    assert text.startswith("# Multi-label label smoothing: results")
+    assert text.startswith("# experiment: multi-label label smoothing results")
     assert "18 finished runs" in text
     for row in ("| binary | sigmoid | 0 | 3 |", "| binary | sigmoid | 0.2 | 3 |",
                 "| uniform | softmax | 0.2 | 3 |", "| asymmetric | sigmoid | ε₊=0.1, ε₋=0.01 | 3 |"):  # fmt: skip
