@@ -122,6 +122,17 @@ class Prepared:
         }
 
 
+_DUMMIES: dict = {}
+
+
+def _dummy(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A one-element tensor standing in for absent pointer arguments (never read or written)."""
+    key = (dtype, device)
+    if key not in _DUMMIES:
+        _DUMMIES[key] = torch.zeros(1, dtype=dtype, device=device)
+    return _DUMMIES[key]
+
+
 def _label_vector(v, work, device):
     return None if v is None else v.detach().to(device=device, dtype=work).contiguous()
 
@@ -170,7 +181,7 @@ def prepare(logits, config, source, weight, pos_weight) -> Prepared:
         w=_label_vector(weight, work, dev),
         pw=_label_vector(pos_weight, work, dev),
         source=source,
-        dummy=torch.zeros(1, dtype=work, device=dev),
+        dummy=_dummy(work, dev),
     )
 
 
@@ -261,6 +272,7 @@ def _row_stats_kernel(
     chunk,
     nchunks,
     BLOCK: tl.constexpr,
+    SEG: tl.constexpr,
     SBLOCK: tl.constexpr,
     CDT: tl.constexpr,
     HAS_Y: tl.constexpr,
@@ -278,7 +290,10 @@ def _row_stats_kernel(
     """
     row = tl.program_id(0).to(tl.int64)
     ch = tl.program_id(1)
-    base = (row // R) * N * R + row % R
+    if SEG:  # (B, N, R): labels at stride R
+        base = (row // R) * N * R + row % R
+    else:
+        base = row * N
     col0 = ch * chunk
     col1 = tl.minimum(col0 + chunk, N)
     n = tl.full([BLOCK], 0.0, dtype=CDT)
@@ -339,6 +354,7 @@ def row_stats(p: Prepared) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
         g.chunk,
         g.chunks,
         BLOCK=g.block,
+        SEG=g.R > 1,
         SBLOCK=SPARSE_BLOCK,
         CDT=p.cdt,
         HAS_U=p.u is not None,

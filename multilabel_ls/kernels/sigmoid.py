@@ -74,6 +74,27 @@ def _sigmoid_terms(x, t, w, pw, HAS_W: tl.constexpr, HAS_PW: tl.constexpr):
 
 
 @triton.jit
+def _row_coefficients(
+    row, a_ptr, b_ptr, c_ptr, scale_ptr, valid_ptr, a_s, b_s, c_s, scale_s, valid_s,
+    CDT: tl.constexpr, ROW_COEF: tl.constexpr,
+):  # fmt: skip
+    """``(a, b, c, scale, valid)`` of a row: from per-row arrays, or the scalars every row shares."""
+    if ROW_COEF:
+        a = tl.load(a_ptr + row).to(CDT)
+        b = tl.load(b_ptr + row).to(CDT)
+        c = tl.load(c_ptr + row).to(CDT)
+        scale = tl.load(scale_ptr + row).to(CDT)
+        valid = tl.load(valid_ptr + row).to(CDT)
+    else:  # float32 scalars (this path is only taken for float32 compute)
+        a = a_s
+        b = b_s
+        c = c_s
+        scale = scale_s
+        valid = valid_s
+    return a, b, c, scale, valid
+
+
+@triton.jit
 def _sigmoid_kernel(
     x_ptr,
     y_ptr,
@@ -87,6 +108,11 @@ def _sigmoid_kernel(
     c_ptr,
     scale_ptr,
     valid_ptr,
+    a_s,
+    b_s,
+    c_s,
+    scale_s,
+    valid_s,
     go_ptr,
     g_ptr,
     loss_ptr,
@@ -96,6 +122,8 @@ def _sigmoid_kernel(
     chunk,
     nchunks,
     BLOCK: tl.constexpr,
+    SEG: tl.constexpr,
+    ROW_COEF: tl.constexpr,
     CDT: tl.constexpr,
     HAS_Y: tl.constexpr,
     SOFT: tl.constexpr,
@@ -109,16 +137,22 @@ def _sigmoid_kernel(
     WRITE_GRAD: tl.constexpr,
     GO_ELEM: tl.constexpr,
 ):
-    """One (row, chunk): loss partial sum and/or elementwise loss and/or gradient."""
+    """One (row, chunk): loss partial sum and/or elementwise loss and/or gradient.
+
+    The partial loss is stored multiplied by the row's scale (``valid / count`` for "mean",
+    ``valid`` for "sum"), so the loss is the plain sum of the partials.
+    """
     row = tl.program_id(0).to(tl.int64)
     ch = tl.program_id(1)
-    base = (row // R) * N * R + row % R
-    a = tl.load(a_ptr + row).to(CDT)
-    b = tl.load(b_ptr + row).to(CDT)
-    c = tl.load(c_ptr + row).to(CDT)
+    if SEG:  # (B, N, R): labels at stride R
+        base = (row // R) * N * R + row % R
+    else:
+        base = row * N
+    a, b, c, scale, valid = _row_coefficients(
+        row, a_ptr, b_ptr, c_ptr, scale_ptr, valid_ptr, a_s, b_s, c_s, scale_s, valid_s, CDT,
+        ROW_COEF,
+    )  # fmt: skip
     delta = b - c
-    scale = tl.load(scale_ptr + row).to(CDT)
-    valid = tl.load(valid_ptr + row).to(CDT)
     col0 = ch * chunk
     col1 = tl.minimum(col0 + chunk, N)
     acc = tl.full([BLOCK], 0.0, dtype=CDT)
@@ -156,7 +190,7 @@ def _sigmoid_kernel(
             grad = tl.where(known, grad, 0.0)
             tl.store(g_ptr + offs, grad.to(g_ptr.dtype.element_ty), mask=inb)
     if ACC_LOSS:
-        tl.store(part_ptr + row * nchunks + ch, tl.sum(acc, 0))
+        tl.store(part_ptr + row * nchunks + ch, tl.where(valid != 0, tl.sum(acc, 0) * scale, 0.0))
 
 
 @triton.jit
@@ -173,12 +207,19 @@ def _sigmoid_sparse_kernel(
     c_ptr,
     scale_ptr,
     valid_ptr,
+    a_s,
+    b_s,
+    c_s,
+    scale_s,
+    valid_s,
     go_ptr,
     g_ptr,
     loss_ptr,
-    rowloss_ptr,
+    part_ptr,
     N,
+    nchunks,
     SBLOCK: tl.constexpr,
+    ROW_COEF: tl.constexpr,
     CDT: tl.constexpr,
     HAS_MASK: tl.constexpr,
     HAS_U: tl.constexpr,
@@ -191,16 +232,16 @@ def _sigmoid_sparse_kernel(
 ):
     """The positives of one row (CSR), after the dense pass ran with ``y = 0`` (D1.6).
 
-    Adds ``l(t_pos) - l(t_neg)`` to the row's loss and overwrites the elementwise loss and the
-    gradient at the (known) positives with their ``y = 1`` values. Indices within a row are
-    distinct (validated by PositiveIndices), so no two lanes write one element.
+    Adds ``l(t_pos) - l(t_neg)`` (scaled) to the row's first loss partial and overwrites the
+    elementwise loss and the gradient at the (known) positives with their ``y = 1`` values.
+    Indices within a row are distinct (validated by PositiveIndices), so no two lanes write one
+    element; the dense pass ran before (stream order).
     """
     row = tl.program_id(0).to(tl.int64)
-    a = tl.load(a_ptr + row).to(CDT)
-    b = tl.load(b_ptr + row).to(CDT)
-    c = tl.load(c_ptr + row).to(CDT)
-    scale = tl.load(scale_ptr + row).to(CDT)
-    valid = tl.load(valid_ptr + row).to(CDT)
+    a, b, c, scale, valid = _row_coefficients(
+        row, a_ptr, b_ptr, c_ptr, scale_ptr, valid_ptr, a_s, b_s, c_s, scale_s, valid_s, CDT,
+        ROW_COEF,
+    )  # fmt: skip
     lo = tl.load(off_ptr + row)
     hi = tl.load(off_ptr + row + 1)
     acc = tl.full([SBLOCK], 0.0, dtype=CDT)
@@ -234,25 +275,45 @@ def _sigmoid_sparse_kernel(
                 grad1 = grad1 * tl.load(go_ptr + offs, mask=ok, other=0.0).to(CDT)
             tl.store(g_ptr + offs, grad1.to(g_ptr.dtype.element_ty), mask=ok)
     if ACC_LOSS:
-        tl.store(rowloss_ptr + row, tl.sum(acc, 0))
+        extra = tl.where(valid != 0, tl.sum(acc, 0) * scale, 0.0)
+        tl.store(part_ptr + row * nchunks, tl.load(part_ptr + row * nchunks) + extra)
 
 
-def _launch(p: Prepared, coef, scale, valid, *, go=None, g=None, loss=None, acc=False):
-    """Run the dense pass (and the sparse fix-up) in the mode the given outputs select.
+class _Coef:
+    """Per-row coefficients: flat arrays in the compute dtype, or scalars shared by every row."""
 
-    Returns the per-row loss sums when ``acc``, else None.
-    """
-    geo, dev = p.geo, p.x.device
-    part = torch.empty((p.rows, geo.chunks), dtype=p.work, device=dev) if acc else None
+    def __init__(self, a, b, c, scale, valid, rows: bool):
+        self.a, self.b, self.c, self.scale, self.valid, self.rows = a, b, c, scale, valid, rows
+
+    def args(self, p: Prepared) -> tuple:
+        if self.rows:
+            return (self.a, self.b, self.c, self.scale, self.valid, 0.0, 0.0, 0.0, 0.0, 0.0)
+        d = p.dummy
+        return (d, d, d, d, d, self.a, self.b, self.c, self.scale, self.valid)
+
+    def with_scale(self, scale, p: Prepared) -> _Coef:
+        """The same coefficients with another (per-row tensor) scale."""
+        if self.rows:
+            return _Coef(self.a, self.b, self.c, scale, self.valid, True)
+        full = [torch.full((p.rows,), v, dtype=p.work, device=p.x.device)
+                for v in (self.a, self.b, self.c, self.valid)]  # fmt: skip
+        return _Coef(full[0], full[1], full[2], scale * full[3], full[3], True)
+
+
+def _launch(p: Prepared, coef: _Coef, *, go=None, g=None, loss=None, part=None):
+    """Run the dense pass (and the sparse fix-up) in the mode the given outputs select."""
+    geo = p.geo
     flags = {
         "HAS_U": p.u is not None,
         "HAS_W": p.w is not None,
         "HAS_PW": p.pw is not None,
-        "ACC_LOSS": acc,
+        "ACC_LOSS": part is not None,
         "LOSS_ELEM": loss is not None,
         "WRITE_GRAD": g is not None,
         "GO_ELEM": go is not None,
+        "ROW_COEF": coef.rows,
     }
+    cargs = coef.args(p)
     launch(
         _sigmoid_kernel,
         (p.rows, geo.chunks),
@@ -261,11 +322,7 @@ def _launch(p: Prepared, coef, scale, valid, *, go=None, g=None, loss=None, acc=
         p.ptr(p.u),
         p.ptr(p.w),
         p.ptr(p.pw),
-        coef.a,
-        coef.b,
-        coef.c,
-        scale,
-        valid,
+        *cargs,
         p.ptr(go),
         p.ptr(g),
         p.ptr(loss),
@@ -275,6 +332,7 @@ def _launch(p: Prepared, coef, scale, valid, *, go=None, g=None, loss=None, acc=
         geo.chunk,
         geo.chunks,
         BLOCK=geo.block,
+        SEG=geo.R > 1,
         CDT=p.cdt,
         num_warps=geo.num_warps,
         HAS_Y=p.y is not None,
@@ -283,9 +341,7 @@ def _launch(p: Prepared, coef, scale, valid, *, go=None, g=None, loss=None, acc=
         HAS_MASK=p.mask is not None,
         **flags,
     )
-    rowloss = part.sum(1) if acc else None
     if p.offsets is not None:
-        extra = torch.empty((p.rows,), dtype=p.work, device=dev) if acc else None
         launch(
             _sigmoid_sparse_kernel,
             (p.rows,),
@@ -296,42 +352,53 @@ def _launch(p: Prepared, coef, scale, valid, *, go=None, g=None, loss=None, acc=
             p.ptr(p.u),
             p.ptr(p.w),
             p.ptr(p.pw),
-            coef.a,
-            coef.b,
-            coef.c,
-            scale,
-            valid,
+            *cargs,
             p.ptr(go),
             p.ptr(g),
             p.ptr(loss),
-            p.ptr(extra),
+            p.ptr(part),
             geo.N,
+            geo.chunks,
             SBLOCK=SPARSE_BLOCK,
             CDT=p.cdt,
             HAS_MASK=p.mask is not None,
             num_warps=2,
             **flags,
         )
-        if acc:
-            rowloss = rowloss + extra
-    return rowloss
 
 
-class _Coef:
-    """Per-row coefficients as flat contiguous arrays in the compute dtype."""
+def shared_coefficients(p: Prepared, config) -> bool:
+    """Whether every row has the same ``a, b, c`` and needs no pass over the target.
 
-    def __init__(self, coef, work):
-        self.a, self.b, self.c = (
-            v.reshape(-1).to(work).contiguous() for v in (coef.a, coef.b, coef.c)
-        )
-        self.valid = coef.valid.reshape(-1)
-
-
-def plan(p: Prepared, config):
-    """Row counts (reading the target only if needed) and the per-row coefficients.
-
-    Returns ``(coef, N)``; raises like the PyTorch path for invalid targets and rows.
+    True for the strategies whose coefficients read neither ``n`` nor ``U`` (``binary``,
+    ``binary_uniform``, ``asymmetric``, ``prior``; "keep" policies), with every label known and
+    no target check to run (bool target or ``validate=False``), in float32. The coefficients are
+    then computed once on the host by :func:`~multilabel_ls.strategies.row_coefficients` on
+    one-element tensors and passed to the kernel as scalars: a handful of host operations
+    instead of a dozen small device ones (kernel launches dominate at 1024 x 32,768).
     """
+    return (
+        p.work == torch.float32
+        and not needs_row_counts(config)
+        and p.mask is None
+        and p.ign is None
+        and not p.validate
+    )
+
+
+def plan(p: Prepared, config, reduction: str) -> _Coef:
+    """Row counts (reading the target only if needed), coefficients and the row scale.
+
+    Raises like the PyTorch path for invalid targets and rows.
+    """
+    mean = reduction == "mean"
+    if shared_coefficients(p, config):
+        N = torch.full((1,), float(p.geo.N), dtype=p.work)
+        coef = row_coefficients(config, torch.zeros_like(N), N, N)  # n, U not read (tested)
+        valid = float(coef.valid[0])
+        count = p.rows * p.geo.N * valid
+        scale = valid / max(count, 1.0) if mean else valid
+        return _Coef(float(coef.a[0]), float(coef.b[0]), float(coef.c[0]), scale, valid, False)
     if p.offsets is not None:  # sparse: n from the offsets, unless a mask hides positives
         read = p.mask is not None
     else:
@@ -343,7 +410,14 @@ def plan(p: Prepared, config):
     else:
         n, N, U = constant_stats(p)
     coef = row_coefficients(config, n, N, U)  # same code, policies and errors as the torch path
-    return _Coef(coef, p.work), N
+    valid = coef.valid.to(p.work)
+    if mean:
+        count = (N * valid).sum(dtype=torch.float64)  # known elements of valid rows
+        scale = valid / count.clamp(min=1.0).to(p.work)
+    else:
+        scale = valid
+    a, b, c = (v.reshape(-1).to(p.work).contiguous() for v in (coef.a, coef.b, coef.c))
+    return _Coef(a, b, c, scale.contiguous(), valid.contiguous(), True)
 
 
 class SigmoidLoss(torch.autograd.Function):
@@ -351,41 +425,37 @@ class SigmoidLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, p: Prepared, config, reduction: str, need_grad: bool):
-        coef, N = plan(p, config)
-        valid = coef.valid.to(p.work)
-        count = (N * valid).sum(dtype=torch.float64)  # known elements of valid rows
-        if reduction == "mean":
-            scale = valid / count.clamp(min=1.0).to(p.work)
-        else:
-            scale = valid
-        ctx.p, ctx.coef, ctx.valid, ctx.scale, ctx.reduction = p, coef, valid, scale, reduction
+        coef = plan(p, config, reduction)
+        ctx.p, ctx.coef, ctx.reduction, ctx.grad = p, coef, reduction, None
         ctx.save_for_backward(logits)
-        ctx.grad = None
         if reduction == "none":
             loss = torch.empty(p.x.shape, dtype=p.work, device=p.x.device)
-            _launch(p, coef, scale, valid, loss=loss)
+            _launch(p, coef, loss=loss)
             return loss.view(p.shape)
         g = torch.empty(p.x.shape, dtype=logits.dtype, device=p.x.device) if need_grad else None
-        rowloss = _launch(p, coef, scale, valid, g=g, acc=True)
+        part = torch.empty((p.rows, p.geo.chunks), dtype=p.work, device=p.x.device)
+        _launch(p, coef, g=g, part=part)
         ctx.grad = g
-        total = torch.where(coef.valid, rowloss, 0.0).sum(dtype=torch.float64)
-        if reduction == "mean":
-            total = total / count.clamp(min=1.0)
-        return total.to(p.work)
+        return part.sum(dtype=torch.float64).to(p.work)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         (logits,) = ctx.saved_tensors  # raises if the logits were modified in place
-        p = ctx.p
-        if ctx.reduction == "none":
+        p, coef = ctx.p, ctx.coef
+        if ctx.reduction == "none":  # the scale is the validity, the upstream is elementwise
             go = grad_out.to(p.work).reshape(p.x.shape).contiguous()
             g = torch.empty(p.x.shape, dtype=logits.dtype, device=logits.device)
-            _launch(p, ctx.coef, ctx.valid, ctx.valid, go=go, g=g)
+            _launch(p, _Coef(coef.a, coef.b, coef.c, coef.valid, coef.valid, coef.rows), go=go, g=g)
         elif ctx.grad is not None:  # written in forward: scale by go in place (free if go == 1)
             g, ctx.grad = ctx.grad, None
             scale_(g, grad_out.to(p.work), p.cdt)
         else:  # a second backward (retain_graph=True): recompute with the scale folded in
             g = torch.empty(p.x.shape, dtype=logits.dtype, device=logits.device)
-            _launch(p, ctx.coef, ctx.scale * grad_out.to(p.work), ctx.valid, g=g)
+            scale = (
+                coef.scale
+                if coef.rows
+                else torch.full((p.rows,), coef.scale, dtype=p.work, device=p.x.device)
+            )
+            _launch(p, coef.with_scale(scale * grad_out.to(p.work), p), g=g)
         return g.view(p.shape), None, None, None, None

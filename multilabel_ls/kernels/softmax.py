@@ -59,6 +59,7 @@ def _softmax_sums_kernel(
     chunk,
     nchunks,
     BLOCK: tl.constexpr,
+    SEG: tl.constexpr,
     CDT: tl.constexpr,
     HAS_Y: tl.constexpr,
     SOFT: tl.constexpr,
@@ -71,7 +72,10 @@ def _softmax_sums_kernel(
     """Pass 1 of one (row, chunk): online max, Σ exp and the max-relative row sums (D3.3)."""
     row = tl.program_id(0).to(tl.int64)
     ch = tl.program_id(1)
-    base = (row // R) * N * R + row % R
+    if SEG:  # (B, N, R): labels at stride R
+        base = (row // R) * N * R + row % R
+    else:
+        base = row * N
     col0 = ch * chunk
     col1 = tl.minimum(col0 + chunk, N)
     m = tl.full([BLOCK], float("-inf"), dtype=CDT)
@@ -274,6 +278,7 @@ def _softmax_grad_kernel(
     R,
     chunk,
     BLOCK: tl.constexpr,
+    SEG: tl.constexpr,
     CDT: tl.constexpr,
     HAS_Y: tl.constexpr,
     SOFT: tl.constexpr,
@@ -285,7 +290,10 @@ def _softmax_grad_kernel(
     """Pass 2 of one (row, chunk): ``g = s (S_w softmax(x) - w t)`` at known labels (D3.2)."""
     row = tl.program_id(0).to(tl.int64)
     ch = tl.program_id(1)
-    base = (row // R) * N * R + row % R
+    if SEG:  # (B, N, R): labels at stride R
+        base = (row // R) * N * R + row % R
+    else:
+        base = row * N
     a = tl.load(a_ptr + row).to(CDT)
     b = tl.load(b_ptr + row).to(CDT)
     c = tl.load(c_ptr + row).to(CDT)
@@ -379,6 +387,7 @@ def _row_sums(p: Prepared) -> torch.Tensor:
         geo.chunk,
         geo.chunks,
         BLOCK=geo.block,
+        SEG=geo.R > 1,
         CDT=p.cdt,
         HAS_U=p.u is not None,
         HAS_W=p.w is not None,
@@ -472,6 +481,7 @@ class SoftmaxLoss(torch.autograd.Function):
             geo.R,
             geo.chunk,
             BLOCK=geo.block,
+            SEG=geo.R > 1,
             CDT=p.cdt,
             HAS_Y=p.y is not None,
             SOFT=p.soft,

@@ -65,7 +65,11 @@ def test_no_recompilation_over_epsilon():
 
     def compiled():
         n = 0
-        for k in (sigmoid._sigmoid_kernel, softmax._softmax_sums_kernel, softmax._softmax_grad_kernel):
+        for k in (
+            sigmoid._sigmoid_kernel,
+            softmax._softmax_sums_kernel,
+            softmax._softmax_grad_kernel,
+        ):
             n += sum(len(c[0]) for c in k.device_caches.values())
         return n
 

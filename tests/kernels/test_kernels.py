@@ -353,20 +353,24 @@ def test_zero_weights_and_all_unknown(device):
         assert_same(x, y, strategy=s, ignore_mask=allmask, reduction=red, **kw)
 
 
-def test_coefficients_without_row_counts_do_not_read_n():
-    """The sigmoid path skips the target pass when the coefficients read only N and U: check
-    that for those strategies (with "keep" policies) ``a, b, c, valid`` do not depend on n."""
+def test_shared_coefficients_read_neither_n_nor_u():
+    """The sigmoid path skips the target pass and computes the coefficients once on the host
+    when they read neither n nor U (``needs_row_counts`` False): check that for those
+    strategies (with "keep" policies) ``a, b, c, valid`` do not depend on n or U."""
     from multilabel_ls.kernels._common import needs_row_counts
 
     n = torch.tensor([0.0, 1.0, 3.0, 5.0])
     N = torch.tensor([5.0, 5.0, 5.0, 5.0])
-    U = torch.tensor([1.5, 1.5, 1.5, 1.5])
+    U = torch.tensor([1.5, 0.2, 4.0, 5.0])
+    shared = []
     for s in STRATEGIES:
         kw = kwargs_for(s, 0.3, 5, torch.Generator().manual_seed(0))
         cfg = make_config(s, **kw)
         if needs_row_counts(cfg):
             continue
+        shared.append(s)
         ref = row_coefficients(cfg, n, N, U)
-        got = row_coefficients(cfg, torch.zeros_like(n), N, U)
+        got = row_coefficients(cfg, torch.zeros_like(n), N, N)
         for f in ("a", "b", "c", "valid"):
             torch.testing.assert_close(getattr(got, f), getattr(ref, f), rtol=0, atol=0)
+    assert set(shared) >= {"binary", "binary_uniform", "asymmetric", "prior"}
