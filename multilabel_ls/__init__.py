@@ -4,6 +4,7 @@ One ``strategy`` argument selects a formulation; :func:`smooth_targets` is the p
 transform and :func:`multilabel_smoothing_loss` / :class:`MultiLabelSmoothingLoss` the loss.
 """
 
+from .desmooth import NotIdentifiableError, desmooth_probabilities, desmooth_shares
 from .losses import MultiLabelSmoothingLoss, multilabel_smoothing_loss
 from .priors import label_priors
 from .sparse import PositiveIndices
@@ -24,8 +25,11 @@ __all__ = [
     "SOFTMAX_STRATEGIES",
     "STRATEGIES",
     "MultiLabelSmoothingLoss",
+    "NotIdentifiableError",
     "PositiveIndices",
     "describe_strategies",
+    "desmooth_probabilities",
+    "desmooth_shares",
     "get_strategy",
     "label_priors",
     "make_config",

@@ -201,9 +201,9 @@ class DenseSource:
         if check and self.validate and raw.dtype != torch.bool:
             self._check(raw, known)
         if self.soft:
-            y = raw.to(work)
+            y = raw.to(work)  # may alias the caller's tensor: never modify it in place
             if known is not None:
-                y = y.masked_fill_(~known, 0.0)
+                y = y.masked_fill(~known, 0.0)
         else:
             y = raw if raw.dtype == torch.bool else raw == 1
             if known is not None:

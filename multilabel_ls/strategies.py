@@ -125,7 +125,7 @@ _REGISTRY: dict[str, Strategy] = {
             parameters=("epsilon_pos", "epsilon_neg"),
         ),
         Strategy(
-            "prior_softmax", "softmax", "(1-ε)/n + επ_j", "επ_j", "1",
+            "prior_softmax", "softmax", "(1-ε)/n + επ_j/Σπ", "επ_j/Σπ", "1",
             "normalise, then mix with the label-frequency distribution π (unigram smoothing)",
             defined_empty=False, parameters=("epsilon", "prior"), uses_prior=True,
         ),

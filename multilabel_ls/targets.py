@@ -110,7 +110,7 @@ def smooth_targets(
     ``positive_split``    (1-ε)/n              ε/(N-n)         1
     ``unnormalized``      1 - ε + ε/N          ε/N             n(1-ε) + ε
     ``asymmetric_softmax`` 1 - ε₊              ε₋              n(1-ε₊) + (N-n)ε₋
-    ``prior_softmax``     (1-ε)/n + επ_j/Σπ    επ_j/Σπ         1
+    ``prior_softmax``     (1-ε)/n + επ_j/Σπ    επ_j/Σπ         1  (Σπ over known labels)
     ====================  ===================  ==============  ======================
 
     Parameters
@@ -150,7 +150,7 @@ def smooth_targets(
     --------
     >>> import torch
     >>> y = torch.tensor([[1, 0, 0, 1]])
-    >>> smooth_targets(y, strategy="uniform", epsilon=0.2).tolist()
+    >>> smooth_targets(y, strategy="uniform", epsilon=0.2, dtype=torch.float64).tolist()
     [[0.45, 0.05, 0.05, 0.45]]
     """
     config = make_config(

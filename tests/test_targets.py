@@ -206,3 +206,22 @@ def test_sparse_and_dtypes():
     )
     with pytest.raises(TypeError, match=r"dtype"):
         smooth_targets(y, strategy="binary", epsilon=0.1, dtype=torch.int64)
+
+
+def test_caller_tensors_are_never_modified():
+    """Soft float targets of the working dtype alias the input: masking must not write into it."""
+    y = torch.tensor([[1.0, 0.5, -1.0, 0.0]])
+    mask = torch.tensor([[False, False, False, True]])
+    keep_y, keep_m = y.clone(), mask.clone()
+    t = smooth_targets(
+        y, strategy="binary", epsilon=0.2, ignore_index=-1.0, ignore_mask=mask, soft_targets=True
+    )
+    torch.testing.assert_close(t, torch.tensor([[0.9, 0.5, 0.0, 0.0]]))
+    x = torch.zeros(1, 4, requires_grad=True)
+    loss = multilabel_smoothing_loss(
+        x, y, strategy="binary", epsilon=0.2, ignore_index=-1.0, ignore_mask=mask,
+        soft_targets=True, reduction="none",
+    )  # fmt: skip
+    loss.sum().backward()
+    assert x.grad[0, 2] == 0 and x.grad[0, 3] == 0
+    assert torch.equal(y, keep_y) and torch.equal(mask, keep_m)

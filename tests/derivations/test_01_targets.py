@@ -84,13 +84,7 @@ def test_D1_1_code_smooth_targets_match_table(strategy):
         _check_targets(strategy, rng, masked=masked, soft=soft, by_index=by_index)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: with soft_targets=True a float target of the working dtype is masked in "
-    "place (DenseSource.block: raw.to(work).masked_fill_), so the caller's tensor is overwritten "
-    "and ignore_index entries turn into known negatives on the next pass",
-)
-@pytest.mark.parametrize("strategy", ["binary", "uniform"])
+@pytest.mark.parametrize("strategy", S.STRATEGIES)
 def test_D1_1_code_soft_targets_with_ignore_index(strategy):
     _check_targets(strategy, np.random.default_rng(11), masked=True, soft=True, by_index=True)
 
