@@ -38,6 +38,7 @@ host synchronisation), a bounded number of rows at a time.
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -49,8 +50,10 @@ from ._inputs import Prepared
 # Work unit for the NumPy kernels: about 4 MiB of int64 keys, which keeps the elementwise
 # passes in cache while amortising Python overhead per chunk.
 _CHUNK_ELEMENTS = 1 << 19
-# Labels transposed at once for macro AP (torch's tiled transpose is fast for wide blocks).
-_TRANSPOSE_BLOCK = 128
+# Labels turned into rows at once for macro AP (64 labels x 50,000 samples: 25 MiB of keys).
+_TRANSPOSE_BLOCK = 64
+# Bytes of a tile transposed while in cache (fits in L2).
+_TILE_BYTES = 1 << 17
 # Below this many entries threads cost more than they save.
 _PARALLEL_MIN_ELEMENTS = 1 << 20
 # torch: rows sorted at once, bounding the temporary memory to roughly 80 bytes per entry.
@@ -89,16 +92,21 @@ def _sortable_i64_from_f64(s: np.ndarray) -> np.ndarray:
     return u
 
 
-def _encode_and_sort(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> tuple:
-    """Statistics of a chunk of rows, through the cheapest lossless key encoding."""
-    if s.dtype != np.float32:
-        with np.errstate(over="ignore"):
-            s32 = s.astype(np.float32)
-        exact = (s32 == s) if v is None else ((s32 == s) | ~v)
-        if exact.all():
-            s = s32
+def _as_float32_if_exact(s: np.ndarray, v: np.ndarray | None) -> np.ndarray | None:
+    """``s`` as float32 when no used entry changes (a lossless, faster key), else None."""
     if s.dtype == np.float32:
-        keys = _keys_f32(s, y, v)
+        return s
+    with np.errstate(over="ignore"):
+        s32 = s.astype(np.float32)
+    exact = (s32 == s) if v is None else ((s32 == s) | ~v)
+    return s32 if exact.all() else None
+
+
+def _encode_and_sort(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> tuple:
+    """Statistics of contiguous rows, through the cheapest lossless key encoding."""
+    s32 = _as_float32_if_exact(s, v)
+    if s32 is not None:
+        keys = _keys_f32(s32, y, v)
     else:
         used = s if v is None else s[v]
         lo, hi = _sortable_i64_from_f64(np.array([used.min(), used.max()]))
@@ -113,6 +121,27 @@ def _encode_and_sort(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> tupl
         keys = _keys_u64(s, y, v, int(lo))
     keys.sort(axis=1)
     return _packed_stats(keys)
+
+
+def _tiles(n: int, width: int, itemsize: int):
+    rows = max(64, _TILE_BYTES // (itemsize * width))
+    return [slice(r0, r0 + rows) for r0 in range(0, n, rows)]
+
+
+def _transposed(a: np.ndarray) -> np.ndarray:
+    """``a.T`` as a contiguous array, copied tile by tile (NumPy's plain copy thrashes caches)."""
+    out = np.empty(a.shape[::-1], a.dtype)
+    for sl in _tiles(a.shape[0], a.shape[1], a.itemsize):
+        out[:, sl] = a[sl].T
+    return out
+
+
+def _transposed_keys_f32(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> np.ndarray:
+    """Packed keys of the columns of ``s`` as rows, encoded tile by tile while in cache."""
+    out = np.empty(s.shape[::-1], np.int64)
+    for sl in _tiles(s.shape[0], s.shape[1], 8):
+        out[:, sl] = _keys_f32(s[sl], y[sl], None if v is None else v[sl]).T
+    return out
 
 
 def _keys_f32(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> np.ndarray:
@@ -143,7 +172,11 @@ def _keys_u64(s: np.ndarray, y: np.ndarray, v: np.ndarray | None, lo: int) -> np
 def _packed_stats(k: np.ndarray) -> tuple:
     """Statistics from rows of ascending packed keys (positives first inside a tie)."""
     R, M = k.shape
-    flat = np.flatnonzero((k & 1) == 0)
+    if sys.byteorder == "little" and k.flags.c_contiguous:
+        low = k.view(np.uint8)[:, ::8]  # the byte holding the label bit: 1/8 of the writes
+        flat = np.flatnonzero((low & 1) == 0)
+    else:
+        flat = np.flatnonzero((k & 1) == 0)
     row = flat // M
     pos = flat - row * M
     n_pos = np.bincount(row, minlength=R)
@@ -203,46 +236,51 @@ def _dense_stats_np(sk: np.ndarray, ys: np.ndarray) -> tuple:
     return n_pos, ap_sum, rl_sum, coverage, top_pos, top_cnt
 
 
-def _take_rows(a: np.ndarray, r0: int, r1: int, layout: str) -> np.ndarray:
-    if layout == "columns":  # torch's tiled transpose is ~2x faster than NumPy's here
-        return torch.from_numpy(a[:, r0:r1]).T.contiguous().numpy()
-    return np.ascontiguousarray(a[r0:r1])
-
-
 def _numpy_row_stats(s, y, valid, layout: str) -> RowStats:
     if layout == "flat":
         s, y = s.reshape(1, -1), y.reshape(1, -1)
         valid = None if valid is None else valid.reshape(1, -1)
         layout = "rows"
-    if any(st < 0 for a in (s, y, valid) if a is not None for st in a.strides):
-        s, y = np.ascontiguousarray(s), np.ascontiguousarray(y)
-        valid = None if valid is None else np.ascontiguousarray(valid)
     R, M = (s.shape[1], s.shape[0]) if layout == "columns" else s.shape
     out = [np.zeros(R, np.int64), np.zeros(R), np.zeros(R), np.zeros(R, np.int64)]
     out += [np.zeros(R, np.int64), np.ones(R, np.int64)]
-
     chunk = max(1, min(R, _CHUNK_ELEMENTS // max(M, 1)))
-    workers = min(os.cpu_count() or 1, 8)
-    if R * M < _PARALLEL_MIN_ELEMENTS:
-        workers = 1
-    # A block is transposed at once (wide blocks transpose much faster), then sorted in
-    # chunks of `chunk` rows; blocks are the unit of parallel work.
-    block = chunk
-    if layout == "columns":
-        block = max(chunk, min(_TRANSPOSE_BLOCK, -(-R // workers)))
+    workers = min(os.cpu_count() or 1, 8) if R * M >= _PARALLEL_MIN_ELEMENTS else 1
 
-    def work(b0: int, b1: int) -> None:
-        sb = _take_rows(s, b0, b1, layout)
-        yb = _take_rows(y, b0, b1, layout)
-        vb = None if valid is None else _take_rows(valid, b0, b1, layout)
+    def put(r0: int, res: tuple) -> None:
+        for o, r in zip(out, res, strict=True):
+            o[r0 : r0 + len(r)] = r
+
+    def rows(b0: int, b1: int) -> None:
+        for c0 in range(b0, b1, chunk):
+            c1 = min(b1, c0 + chunk)
+            vc = None if valid is None else np.ascontiguousarray(valid[c0:c1])
+            put(c0, _encode_and_sort(np.ascontiguousarray(s[c0:c1]),
+                                     np.ascontiguousarray(y[c0:c1]), vc))  # fmt: skip
+
+    def columns(b0: int, b1: int) -> None:
+        # Labels b0:b1 become rows: keys are built in cache-sized tiles of the (N, L) input
+        # and written transposed, then sorted and reduced in chunks of rows.
+        sb, yb = s[:, b0:b1], y[:, b0:b1]
+        vb = None if valid is None else valid[:, b0:b1]
+        s32 = _as_float32_if_exact(sb, vb)
+        if s32 is not None:
+            keys = _transposed_keys_f32(s32, yb, vb)
+            for c0 in range(0, b1 - b0, chunk):
+                kc = keys[c0 : c0 + chunk]
+                kc.sort(axis=1)
+                put(b0 + c0, _packed_stats(kc))
+            return
+        st, yt = _transposed(sb), _transposed(yb)
+        vt = None if vb is None else _transposed(vb)
         for c0 in range(0, b1 - b0, chunk):
-            c1 = min(b1 - b0, c0 + chunk)
-            vc = None if vb is None else vb[c0:c1]
-            if vc is not None and not vc.any():
-                continue  # nothing used: the zero statistics already in `out` are right
-            for o, r in zip(out, _encode_and_sort(sb[c0:c1], yb[c0:c1], vc), strict=True):
-                o[b0 + c0 : b0 + c1] = r
+            c = slice(c0, c0 + chunk)
+            put(b0 + c0, _encode_and_sort(st[c], yt[c], None if vt is None else vt[c]))
 
+    work = columns if layout == "columns" else rows
+    block = chunk
+    if layout == "columns":  # blocks of labels are the unit of parallel work
+        block = max(chunk, min(_TRANSPOSE_BLOCK, -(-R // workers)))
     bounds = [(r0, min(R, r0 + block)) for r0 in range(0, R, block)]
     if workers > 1 and len(bounds) > 1:
         with ThreadPoolExecutor(min(workers, len(bounds))) as ex:  # NumPy releases the GIL
