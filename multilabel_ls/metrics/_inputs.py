@@ -157,11 +157,7 @@ def check_targets(y: Array, valid: Array | None, name: str = "y_true") -> Array:
         if y.dtype == torch.bool:
             out = y
         else:
-            if y.is_floating_point() or y.dtype in (torch.int8, torch.int16, torch.int32,
-                                                    torch.int64, torch.uint8):  # fmt: skip
-                ok = (y == 0) | (y == 1)
-            else:
-                raise TypeError(f"{name} must hold 0/1 labels; got dtype {y.dtype}")
+            ok = (y == 0) | (y == 1)
             bad = ~ok if valid is None else ~ok & valid
             if bool(bad.any()):
                 _raise_not_binary(y, bad, name)

@@ -40,7 +40,23 @@ from .reliability import ReliabilityDiagram
 
 
 class Metric:
-    """Base class: sum states (NumPy arrays) and concatenated states (per-batch arrays)."""
+    """Base class of the streaming metrics.
+
+    Lifecycle: ``update(y_true, y_score, *, ignore_mask=None)`` once per batch (same inputs
+    and validation as the function), ``compute()`` for the value over everything seen (merged
+    over processes when distributed), ``reset()`` to start again, ``merge(other)`` to fold in
+    another object's data (e.g. from another data loader). State is kept as *sums* (NumPy
+    arrays, merged by addition) and, for exact AP only, *concatenated* per-batch arrays.
+
+    Parameters
+    ----------
+    sync_on_compute : bool, default True
+        Merge the states of all processes of ``process_group`` in ``compute()`` when
+        ``torch.distributed`` is initialised with more than one process. Every process must
+        then call ``compute()``; the local state is left unchanged.
+    process_group : torch.distributed.ProcessGroup, optional
+        The group to merge over (default: the world).
+    """
 
     _sum_names: tuple[str, ...] = ()
     _cat_names: tuple[str, ...] = ()

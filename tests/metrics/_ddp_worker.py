@@ -27,7 +27,7 @@ def run(rank: int, world: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
     results = {}
     try:
-        for name, _fn, cls, kw, kind in CASES:
+        for name, _fn, cls, kw, kind, _ref in CASES:
             y, s = make_data(kind, n=N_TOTAL)
             yr, sr = shard(rank, y, s)
             m = cls(**kw)

@@ -9,8 +9,8 @@ from .registry import CASES, IDS
 from .test_streaming import assert_same, make_data
 
 
-@pytest.mark.parametrize(("name", "fn", "cls", "kw", "kind"), CASES, ids=IDS)
-def test_sample_order_and_label_permutation(name, fn, cls, kw, kind):
+@pytest.mark.parametrize(("name", "fn", "cls", "kw", "kind", "reference"), CASES, ids=IDS)
+def test_sample_order_and_label_permutation(name, fn, cls, kw, kind, reference):
     y, s = make_data(kind, seed=9, n=60)
     rng = np.random.default_rng(0)
     ref = fn(y, s, **kw)
@@ -21,8 +21,8 @@ def test_sample_order_and_label_permutation(name, fn, cls, kw, kind):
     assert_same(permuted, ref[cols] if per_label else ref)
 
 
-@pytest.mark.parametrize(("name", "fn", "cls", "kw", "kind"), CASES, ids=IDS)
-def test_monotone_maps(name, fn, cls, kw, kind):
+@pytest.mark.parametrize(("name", "fn", "cls", "kw", "kind", "reference"), CASES, ids=IDS)
+def test_monotone_maps(name, fn, cls, kw, kind, reference):
     y, s = make_data(kind, seed=10, n=60)
     ref = fn(y, s, **kw)
     if kind == "rank":  # order-only metrics: logits, probabilities, any increasing map
