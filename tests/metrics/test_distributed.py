@@ -9,7 +9,6 @@ import time
 import numpy as np
 import pytest
 import torch.multiprocessing as mp
-
 from sklearn.metrics import average_precision_score
 
 from ._ddp_worker import N_TOTAL, SHARD_0, run, shard
