@@ -8,6 +8,7 @@ the gradient is written directly, so training memory is the logits plus their gr
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Sequence
 
 import torch
@@ -39,15 +40,32 @@ def _use_triton(backend: object, logits: torch.Tensor) -> bool:
     return True
 
 
-@torch.compiler.disable
 def _apply(use_triton, logits, config, source, weight, pos_weight, reduction):
-    """Run the loss; opaque to ``torch.compile`` (a graph break), so compiled code calls it
-    eagerly: the row policies need data-dependent host decisions either way."""
+    """Run the loss on the chosen backend."""
     if use_triton:
         from .kernels import fused_loss
 
         return fused_loss(logits, config, source, weight, pos_weight, reduction)
     return ClosedFormLoss.apply(logits, config, source, weight, pos_weight, reduction)
+
+
+_apply_eager = None
+
+
+def _runner():
+    """:func:`_apply`, opaque to ``torch.compile`` once dynamo is loaded.
+
+    ``torch.compile`` sees a graph break and calls the loss eagerly (the row policies need
+    data-dependent host decisions either way). Wrapped lazily: ``torch.compiler.disable``
+    imports dynamo (and with it Triton), which ``import multilabel_ls`` should not; without
+    dynamo loaded nothing can be compiling.
+    """
+    global _apply_eager
+    if _apply_eager is None:
+        if "torch._dynamo" not in sys.modules:
+            return _apply
+        _apply_eager = torch.compiler.disable(_apply)
+    return _apply_eager
 
 
 def _check_label_vector(name: str, v: object, N: int, logits: torch.Tensor) -> torch.Tensor | None:
@@ -126,7 +144,7 @@ def smoothing_loss_from_config(
         soft_targets=soft_targets,
         validate=validate,
     )
-    return _apply(use_triton, logits, config, source, weight, pos_weight, reduction)
+    return _runner()(use_triton, logits, config, source, weight, pos_weight, reduction)
 
 
 def multilabel_smoothing_loss(

@@ -9,20 +9,25 @@ Per row, over the known labels, with ``t = a u + c + (b - c) y`` and ``h_j = w_j
 (``α = a``, ``γ = c``, ``δ = b - c``; ``s`` the row's scale). The row sums do not need the
 coefficients, so the first pass over the logits needs no earlier pass over the target:
 
-1. *Forward, pass 1* (grid rows × chunks): one read of ``x`` and ``y`` with an online
-   log-sum-exp. Every lane keeps its running max ``m`` and, for each part ``v ∈ {1, y, u}``,
+1. *Pass 1* (grid rows × chunks): one read of ``x`` and ``y`` with an online log-sum-exp.
+   Every lane keeps its running max ``m`` and, for each part ``v ∈ {1, y, u}``,
    ``S_v = Σ w v`` and ``A_v = Σ w v (m - x) >= 0``; when ``m`` grows by ``Δ``, ``A_v += Δ S_v``
    (all terms non-negative: no cancellation). The row counts ``n, N, U`` and the target check
    ride along. A per-row kernel merges lanes and chunks: ``lse = M + log d`` and
-   ``Σ v h = S_v log d + A_v`` (with ``M`` the row max, ``d = Σ exp(x - M)``).
-   Then :func:`multilabel_ls.strategies.row_coefficients` (same code, policies and errors as
-   the PyTorch path) and the row losses, on per-row vectors.
-2. *Backward, pass 2* (grid rows × chunks): one read of ``x`` and ``y``, one write of ``g``,
-   with the upstream gradient folded into the row scale (no extra pass, no host sync).
+   ``Σ v h = S_v log d + A_v`` (``M`` the row max, ``d = Σ exp(x - M)``).
+2. :func:`multilabel_ls.strategies.row_coefficients` on the per-row vectors (the same code,
+   policies and errors as the PyTorch path; its policy checks synchronise with the host).
+3. *Pass 2* (grid rows × chunks), still in forward for ``"mean"``/``"sum"``: the row losses
+   and ``S_w`` from the row sums, then one read of ``x`` and ``y`` and one write of ``g``. Putting
+   it in forward means that everything after the host synchronisation of step 2 is one launch,
+   so the GPU does not wait for the host's autograd bookkeeping before the big pass. Backward
+   multiplies ``g`` in place by the upstream scalar with a kernel that exits at once when it
+   is 1 (no host sync). ``"none"`` (an upstream gradient per row) and a second backward
+   (``retain_graph=True``) run pass 2 in backward instead.
 
-So the logits are read twice and the target twice (1-byte) and the gradient written once:
+So the logits are read twice and the 1-byte target twice and the gradient written once:
 about 1.56x the HBM floor for fp32 and 1.6x for bf16 by bytes. Nothing of size ``B x N`` exists
-but the gradient, allocated in backward.
+but the gradient.
 
 Sparse targets: pass 1 runs with ``y = 0`` and the merge kernel adds ``Σ_{pos} w (lse - x)`` and
 ``Σ_{pos} w`` from the CSR indices (derivation ``D1.6``); after pass 2 a per-row kernel
@@ -37,7 +42,7 @@ import triton.language as tl
 from torch.autograd.function import once_differentiable
 
 from ..strategies import row_coefficients
-from ._common import SPARSE_BLOCK, Prepared, launch, load_target, raise_target_error
+from ._common import SPARSE_BLOCK, Prepared, launch, load_target, raise_target_error, scale_
 
 #: Fields of a (row, chunk) partial: max, Σexp, then (A, S) for the parts 1, y, u, then counts.
 _PARTS = 12
@@ -158,6 +163,7 @@ def _softmax_rows_kernel(
     out_ptr,
     N,
     nchunks,
+    nrows,
     CB: tl.constexpr,
     SBLOCK: tl.constexpr,
     CDT: tl.constexpr,
@@ -245,38 +251,43 @@ def _softmax_rows_kernel(
         HY = tl.sum(hy, 0)
         SY = tl.sum(wy, 0)
         npos = tl.sum(cnt, 0)
-    o = out_ptr + row * 11
-    tl.store(o, lse)
-    tl.store(o + 1, H1)
-    tl.store(o + 2, S1)
-    tl.store(o + 3, HY)
-    tl.store(o + 4, SY)
-    tl.store(o + 5, HU)
-    tl.store(o + 6, SU)
-    tl.store(o + 7, npos)
-    tl.store(o + 8, tl.sum(k, 0))
-    tl.store(o + 9, tl.sum(uk, 0))
-    tl.store(o + 10, tl.sum(nb, 0))
+    # field-major (11, rows): every field is a contiguous per-row vector for the host
+    tl.store(out_ptr + row, lse)
+    tl.store(out_ptr + nrows + row, H1)
+    tl.store(out_ptr + 2 * nrows + row, S1)
+    tl.store(out_ptr + 3 * nrows + row, HY)
+    tl.store(out_ptr + 4 * nrows + row, SY)
+    tl.store(out_ptr + 5 * nrows + row, HU)
+    tl.store(out_ptr + 6 * nrows + row, SU)
+    tl.store(out_ptr + 7 * nrows + row, npos)
+    tl.store(out_ptr + 8 * nrows + row, tl.sum(k, 0))
+    tl.store(out_ptr + 9 * nrows + row, tl.sum(uk, 0))
+    tl.store(out_ptr + 10 * nrows + row, tl.sum(nb, 0))
 
 
 @triton.jit
-def _softmax_grad_kernel(
+def _softmax_finish_kernel(
     x_ptr,
     y_ptr,
     ign_ptr,
     mask_ptr,
     u_ptr,
     w_ptr,
+    rs_ptr,
     a_ptr,
     b_ptr,
     c_ptr,
-    lse_ptr,
+    valid_ptr,
+    count_ptr,
+    go_ptr,
+    g_ptr,
+    loss_ptr,
     mass_ptr,
     sc_ptr,
-    g_ptr,
     N,
     R,
     chunk,
+    nrows,
     BLOCK: tl.constexpr,
     SEG: tl.constexpr,
     CDT: tl.constexpr,
@@ -286,40 +297,79 @@ def _softmax_grad_kernel(
     HAS_MASK: tl.constexpr,
     HAS_U: tl.constexpr,
     HAS_W: tl.constexpr,
+    MEAN: tl.constexpr,
+    GO_MODE: tl.constexpr,
+    WRITE_LOSS: tl.constexpr,
+    WRITE_GRAD: tl.constexpr,
+    SPARSE: tl.constexpr,
 ):
-    """Pass 2 of one (row, chunk): ``g = s (S_w softmax(x) - w t)`` at known labels (D3.2)."""
+    """After the coefficients: the row loss (chunk 0) and pass 2 of one (row, chunk).
+
+    ``loss = α Σuh + γ Σh + δ Σyh`` (D3.3), ``S_w = α Σwu + γ Σw + δ Σwy`` and
+    ``g = s (S_w softmax(x) - w t)`` at known labels (D3.2), with the row scale
+    ``s = valid · go [/ count]`` (``GO_MODE``: 0 no upstream factor, 1 a scalar, 2 per row).
+    """
     row = tl.program_id(0).to(tl.int64)
     ch = tl.program_id(1)
-    if SEG:  # (B, N, R): labels at stride R
-        base = (row // R) * N * R + row % R
-    else:
-        base = row * N
     a = tl.load(a_ptr + row).to(CDT)
     b = tl.load(b_ptr + row).to(CDT)
     c = tl.load(c_ptr + row).to(CDT)
-    lse = tl.load(lse_ptr + row).to(CDT)
-    mass = tl.load(mass_ptr + row).to(CDT)
-    sc = tl.load(sc_ptr + row).to(CDT)
-    col0 = ch * chunk
-    col1 = tl.minimum(col0 + chunk, N)
-    for start in range(col0, col1, BLOCK):
-        cols = start + tl.arange(0, BLOCK)
-        inb = cols < col1
-        offs = base + cols.to(tl.int64) * R
-        x = tl.load(x_ptr + offs, mask=inb, other=0.0).to(CDT)
-        y, known, _ = load_target(
-            y_ptr, ign_ptr, mask_ptr, offs, inb, BLOCK, CDT, HAS_Y, SOFT, HAS_IGN, HAS_MASK,
-            False,
-        )  # fmt: skip
-        if HAS_U:
-            t = a * tl.load(u_ptr + cols, mask=inb, other=0.0).to(CDT) + c + (b - c) * y
+    delta = b - c
+    valid = tl.load(valid_ptr + row).to(CDT)
+    lse = tl.load(rs_ptr + row)
+    H1 = tl.load(rs_ptr + nrows + row)
+    W1 = tl.load(rs_ptr + 2 * nrows + row)
+    HY = tl.load(rs_ptr + 3 * nrows + row)
+    WY = tl.load(rs_ptr + 4 * nrows + row)
+    if HAS_U:
+        HU = tl.load(rs_ptr + 5 * nrows + row)
+        WU = tl.load(rs_ptr + 6 * nrows + row)
+    else:  # u = 1
+        HU = H1
+        WU = W1
+    mass = a * WU + c * W1 + delta * WY  # S_w = Σ w t (D3.2)
+    sc = valid
+    if MEAN:
+        inv = 1.0 / tl.maximum(tl.load(count_ptr).to(CDT), 1.0)
+        sc = sc * inv
+    if GO_MODE == 1:
+        sc = sc * tl.load(go_ptr).to(CDT)
+    if GO_MODE == 2:
+        sc = sc * tl.load(go_ptr + row).to(CDT)
+    if ch == 0:
+        if WRITE_LOSS:
+            loss = tl.where(valid != 0, a * HU + c * H1 + delta * HY, 0.0)  # D3.3
+            if MEAN:
+                loss = loss * inv
+            tl.store(loss_ptr + row, loss)
+        if WRITE_GRAD and SPARSE:  # for the sparse fix-up kernel, which runs next
+            tl.store(mass_ptr + row, mass)
+            tl.store(sc_ptr + row, sc)
+    if WRITE_GRAD:
+        if SEG:  # (B, N, R): labels at stride R
+            base = (row // R) * N * R + row % R
         else:
-            t = a + c + (b - c) * y
-        if HAS_W:
-            t = t * tl.load(w_ptr + cols, mask=inb, other=0.0).to(CDT)
-        p = tl.exp(tl.where(known, x, lse) - lse)
-        g = tl.where(known, sc * (mass * p - t), 0.0)
-        tl.store(g_ptr + offs, g.to(g_ptr.dtype.element_ty), mask=inb)
+            base = row * N
+        col0 = ch * chunk
+        col1 = tl.minimum(col0 + chunk, N)
+        for start in range(col0, col1, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            inb = cols < col1
+            offs = base + cols.to(tl.int64) * R
+            x = tl.load(x_ptr + offs, mask=inb, other=0.0).to(CDT)
+            y, known, _ = load_target(
+                y_ptr, ign_ptr, mask_ptr, offs, inb, BLOCK, CDT, HAS_Y, SOFT, HAS_IGN, HAS_MASK,
+                False,
+            )  # fmt: skip
+            if HAS_U:
+                t = a * tl.load(u_ptr + cols, mask=inb, other=0.0).to(CDT) + c + delta * y
+            else:
+                t = a + c + delta * y
+            if HAS_W:
+                t = t * tl.load(w_ptr + cols, mask=inb, other=0.0).to(CDT)
+            p = tl.exp(tl.where(known, x, lse) - lse)
+            g = tl.where(known, sc * (mass * p - t), 0.0)
+            tl.store(g_ptr + offs, g.to(g_ptr.dtype.element_ty), mask=inb)
 
 
 @triton.jit
@@ -371,7 +421,7 @@ def _softmax_sparse_grad_kernel(
 
 
 def _row_sums(p: Prepared) -> torch.Tensor:
-    """Pass 1 and the per-row merge: a ``(rows, 11)`` tensor of the fields in :data:`_ROW`."""
+    """Pass 1 and the per-row merge: an ``(11, rows)`` tensor of the fields in :data:`_ROW`."""
     geo, dev = p.geo, p.x.device
     part = torch.empty((p.rows, geo.chunks, _PARTS), dtype=p.work, device=dev)
     launch(
@@ -394,7 +444,7 @@ def _row_sums(p: Prepared) -> torch.Tensor:
         num_warps=geo.num_warps,
         **p.target_meta(),
     )
-    out = torch.empty((p.rows, _ROW), dtype=p.work, device=dev)
+    out = torch.empty((_ROW, p.rows), dtype=p.work, device=dev)
     launch(
         _softmax_rows_kernel,
         (p.rows,),
@@ -407,6 +457,7 @@ def _row_sums(p: Prepared) -> torch.Tensor:
         out,
         geo.N,
         geo.chunks,
+        p.rows,
         CB=min(triton.next_power_of_2(geo.chunks), 64),
         SBLOCK=SPARSE_BLOCK,
         CDT=p.cdt,
@@ -418,101 +469,124 @@ def _row_sums(p: Prepared) -> torch.Tensor:
     return out
 
 
+class _Rows:
+    """What the finishing pass needs per row: the row sums, coefficients, validity, count."""
+
+    def __init__(self, rs, coef, work):
+        self.rs = rs
+        self.a, self.b, self.c = (v.to(work).contiguous() for v in (coef.a, coef.b, coef.c))
+        self.valid = coef.valid.to(work)
+        self.count = self.valid.sum().reshape(1)
+
+
+def _finish(p: Prepared, r: _Rows, *, mean: bool, loss=None, g=None, go=None, go_mode=0):
+    """Launch the finishing pass (row losses and/or gradient) and the sparse fix-up."""
+    geo = p.geo
+    sparse_grad = g is not None and p.offsets is not None
+    mass = torch.empty((p.rows,), dtype=p.work, device=p.x.device) if sparse_grad else None
+    sc = torch.empty((p.rows,), dtype=p.work, device=p.x.device) if sparse_grad else None
+    launch(
+        _softmax_finish_kernel,
+        (p.rows, geo.chunks if g is not None else 1),
+        p.x,
+        *p.target_args(),
+        p.ptr(p.u),
+        p.ptr(p.w),
+        r.rs,
+        r.a,
+        r.b,
+        r.c,
+        r.valid,
+        r.count,
+        p.ptr(go),
+        p.ptr(g),
+        p.ptr(loss),
+        p.ptr(mass),
+        p.ptr(sc),
+        geo.N,
+        geo.R,
+        geo.chunk,
+        p.rows,
+        BLOCK=geo.block,
+        SEG=geo.R > 1,
+        CDT=p.cdt,
+        HAS_Y=p.y is not None,
+        SOFT=p.soft,
+        HAS_IGN=p.ign is not None,
+        HAS_MASK=p.mask is not None,
+        HAS_U=p.u is not None,
+        HAS_W=p.w is not None,
+        MEAN=mean,
+        GO_MODE=go_mode,
+        WRITE_LOSS=loss is not None,
+        WRITE_GRAD=g is not None,
+        SPARSE=sparse_grad,
+        num_warps=geo.num_warps,
+    )
+    if sparse_grad:
+        launch(
+            _softmax_sparse_grad_kernel,
+            (p.rows,),
+            p.x,
+            p.offsets,
+            p.indices,
+            p.ptr(p.mask),
+            p.ptr(p.u),
+            p.ptr(p.w),
+            r.a,
+            r.b,
+            r.rs,  # field 0: lse
+            mass,
+            sc,
+            g,
+            geo.N,
+            SBLOCK=SPARSE_BLOCK,
+            CDT=p.cdt,
+            HAS_MASK=p.mask is not None,
+            HAS_U=p.u is not None,
+            HAS_W=p.w is not None,
+            num_warps=2,
+        )
+
+
 class SoftmaxLoss(torch.autograd.Function):
     """``apply(logits, prepared, config, reduction, need_grad)`` -> loss (see module docstring)."""
 
     @staticmethod
     def forward(ctx, logits, p: Prepared, config, reduction: str, need_grad: bool):
         rs = _row_sums(p)
-        lse, H1, W1, HY, WY, HU, WU, n, N, U, bad = rs.unbind(1)
+        _, _, _, _, _, _, _, n, N, U, bad = rs.unbind(0)
         if p.validate and bool((bad > 0).any()):
             raise_target_error(p)
         if p.u is None:  # u = 1
-            U, HU, WU = N, H1, W1
+            U = N
         coef = row_coefficients(config, n, N, U)  # same code, policies and errors as torch
-        alpha, gamma, delta = coef.a, coef.c, coef.b - coef.c
-        loss = torch.where(coef.valid, alpha * HU + gamma * H1 + delta * HY, 0.0)
-        mass = (alpha * WU + gamma * W1 + delta * WY).to(p.work).contiguous()
-        count = coef.valid.sum(dtype=torch.float64)
-        ctx.p, ctx.reduction, ctx.count = p, reduction, count
-        ctx.abc = tuple(v.to(p.work).contiguous() for v in (coef.a, coef.b, coef.c))
-        ctx.valid = coef.valid.to(p.work)
-        ctx.lse, ctx.mass = lse.contiguous(), mass
+        r = _Rows(rs, coef, p.work)
+        ctx.p, ctx.r, ctx.reduction, ctx.grad = p, r, reduction, None
         ctx.save_for_backward(logits)
+        loss = torch.empty((p.rows,), dtype=p.work, device=p.x.device)
         if reduction == "none":
+            _finish(p, r, mean=False, loss=loss)
             return loss.view(p.shape[0], *p.shape[2:])
-        total = loss.sum(dtype=torch.float64)
-        if reduction == "mean":
-            total = total / count.clamp(min=1.0)
-        return total.to(p.work)
+        # mean/sum: the gradient is known up to the upstream scalar: write it now (pass 2)
+        g = torch.empty(p.x.shape, dtype=logits.dtype, device=p.x.device) if need_grad else None
+        _finish(p, r, mean=reduction == "mean", loss=loss, g=g)
+        ctx.grad = g
+        return loss.sum(dtype=torch.float64).to(p.work)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        (logits,) = ctx.saved_tensors
-        p, geo = ctx.p, ctx.p.geo
-        go = grad_out.to(p.work)
-        if ctx.reduction == "none":
-            sc = ctx.valid * go.reshape(-1)
-        elif ctx.reduction == "mean":
-            sc = ctx.valid * (go / ctx.count.clamp(min=1.0).to(p.work))
-        else:
-            sc = ctx.valid * go
-        sc = sc.contiguous()
-        a, b, c = ctx.abc
+        (logits,) = ctx.saved_tensors  # raises if the logits were modified in place
+        p, r = ctx.p, ctx.r
+        if ctx.reduction != "none" and ctx.grad is not None:  # scale in place (free if go == 1)
+            g, ctx.grad = ctx.grad, None
+            scale_(g, grad_out.to(p.work), p.cdt)
+            return g.view(p.shape), None, None, None, None
+        go = grad_out.to(p.work).reshape(-1).contiguous()
         g = torch.empty(p.x.shape, dtype=logits.dtype, device=logits.device)
-        launch(
-            _softmax_grad_kernel,
-            (p.rows, geo.chunks),
-            p.x,
-            p.ptr(p.y),
-            p.ptr(p.ign),
-            p.ptr(p.mask),
-            p.ptr(p.u),
-            p.ptr(p.w),
-            a,
-            b,
-            c,
-            ctx.lse,
-            ctx.mass,
-            sc,
-            g,
-            geo.N,
-            geo.R,
-            geo.chunk,
-            BLOCK=geo.block,
-            SEG=geo.R > 1,
-            CDT=p.cdt,
-            HAS_Y=p.y is not None,
-            SOFT=p.soft,
-            HAS_IGN=p.ign is not None,
-            HAS_MASK=p.mask is not None,
-            HAS_U=p.u is not None,
-            HAS_W=p.w is not None,
-            num_warps=geo.num_warps,
-        )
-        if p.offsets is not None:
-            launch(
-                _softmax_sparse_grad_kernel,
-                (p.rows,),
-                p.x,
-                p.offsets,
-                p.indices,
-                p.ptr(p.mask),
-                p.ptr(p.u),
-                p.ptr(p.w),
-                a,
-                b,
-                ctx.lse,
-                ctx.mass,
-                sc,
-                g,
-                geo.N,
-                SBLOCK=SPARSE_BLOCK,
-                CDT=p.cdt,
-                HAS_MASK=p.mask is not None,
-                HAS_U=p.u is not None,
-                HAS_W=p.w is not None,
-                num_warps=2,
-            )
+        if ctx.reduction == "none":
+            _finish(p, r, mean=False, g=g, go=go, go_mode=2)
+        else:  # a second backward (retain_graph=True): recompute
+            _finish(p, r, mean=ctx.reduction == "mean", g=g, go=go, go_mode=1)
         return g.view(p.shape), None, None, None, None

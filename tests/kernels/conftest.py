@@ -6,7 +6,10 @@ without CUDA this conftest sets ``TRITON_INTERPRET=1`` only while it imports (or
 Triton and the kernel modules of :mod:`multilabel_ls.kernels`, then restores the environment:
 the other tests of the session never see the variable (and nothing else in the package uses
 the kernels on CPU tensors), while every kernel test runs the interpreted kernels on CPU
-tensors. Without Triton the tests here skip with that reason.
+tensors. If Triton was already imported in compiled mode (by another test module), Triton's
+own library cannot be switched any more: ``test_subprocess.py`` then runs this directory in a
+child process with ``TRITON_INTERPRET=1`` and the tests here are skipped in this process.
+Without Triton the tests skip with that reason.
 """
 
 from __future__ import annotations
@@ -46,10 +49,7 @@ def _load_interpreted() -> str | None:
         if triton.knobs.runtime.interpret:  # TRITON_INTERPRET=1 for the whole session
             _import_kernels()
             return None
-        return (
-            "triton was imported before tests/kernels could enable its CPU interpreter; "
-            "run with TRITON_INTERPRET=1 (or run tests/kernels on their own)"
-        )
+        return "triton already imported in compiled mode"
     old = os.environ.get("TRITON_INTERPRET")
     os.environ["TRITON_INTERPRET"] = "1"
     try:
@@ -71,22 +71,36 @@ def _load_interpreted() -> str | None:
     return None
 
 
+#: How the kernel tests run in this process: "gpu" (compiled, CUDA tensors), "interpret"
+#: (Triton's interpreter, CPU tensors), "subprocess" (Triton was already imported in compiled
+#: mode without a GPU: ``test_subprocess.py`` re-runs this directory in a child process with
+#: ``TRITON_INTERPRET=1``), or "skip" (no Triton).
+MODE: str
 SKIP_REASON: str | None = None
 if not HAS_TRITON:
-    SKIP_REASON = "the fused kernels need the triton package"
+    MODE, SKIP_REASON = "skip", "the fused kernels need the triton package"
 elif ON_GPU:
+    MODE = "gpu"
     _import_kernels()
+elif _load_interpreted() is None:
+    MODE = "interpret"
 else:
-    SKIP_REASON = _load_interpreted()
+    MODE = "subprocess"
+    SKIP_REASON = (
+        "Triton was imported in compiled mode before tests/kernels could enable its CPU "
+        "interpreter: test_subprocess.py runs these tests in a child process instead"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests of this directory: ``gpu`` ones skip without CUDA; all skip if the kernels cannot
-    run here (no Triton, or Triton already imported in compiled mode on a machine without CUDA)."""
+    """Tests of this directory: ``gpu`` ones skip without CUDA; all skip where they cannot run
+    in this process (no Triton; or the "subprocess" mode, which runs them in a child)."""
     here = os.path.dirname(__file__)
     no_gpu = pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
         if not str(item.path).startswith(here):
+            continue
+        if item.path.name == "test_subprocess.py":
             continue
         if SKIP_REASON is not None:
             item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
@@ -98,3 +112,25 @@ def pytest_collection_modifyitems(config, items):
 def device() -> torch.device:
     """Where the kernel tests put their tensors: CUDA if present, else the CPU interpreter."""
     return DEVICE
+
+
+@pytest.fixture(autouse=True)
+def _guard_absent_outputs(monkeypatch):
+    """Absent pointer arguments get a large zero tensor that must stay zero: a kernel writing
+    to an output it was not given (an out-of-bounds write on a GPU) fails the test."""
+    if MODE not in ("gpu", "interpret"):
+        yield
+        return
+    from multilabel_ls.kernels import _common
+
+    made: list[torch.Tensor] = []
+
+    def dummy(dtype, device):
+        t = torch.zeros(1 << 16, dtype=dtype, device=device)
+        made.append(t)
+        return t
+
+    monkeypatch.setattr(_common, "_dummy", dummy)
+    yield
+    for t in made:
+        assert not t.any(), "a kernel wrote through a placeholder pointer"
