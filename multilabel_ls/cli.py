@@ -74,6 +74,7 @@ _OVERRIDES = {
     "seed_list": (None, "seeds"),
     "model": ("train", "model"),
     "hidden": ("train", "hidden"),
+    "channels": ("train", "channels"),
     "dropout": ("train", "dropout"),
     "lr": ("train", "lr"),
     "weight_decay": ("train", "weight_decay"),
@@ -122,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="auto (default): CNN for image data, MLP otherwise")  # fmt: skip
     t.add_argument("--hidden", type=_ints, metavar="W,...",
                    help=f"hidden widths (default {','.join(map(str, tr.hidden))})")  # fmt: skip
+    t.add_argument("--channels", type=_ints, metavar="C,...",
+                   help=f"CNN conv channels (default {','.join(map(str, tr.channels))})")  # fmt: skip
     for flag, typ, default, what in (
         ("--dropout", float, tr.dropout, "dropout after each hidden layer"),
         ("--lr", float, tr.lr, "Adam learning rate"),

@@ -46,6 +46,16 @@ def test_config_file_with_flag_overrides(tmp_path, capsys):
     cfg.write_text('strategies = ["binary"]\nepsilons = [0.0, 0.1]\nseeds = [0, 1, 2]\n'
                    '[train]\nhidden = [8]\nmax_epochs = 2\n')  # fmt: skip
     assert main(["run", "--config", str(cfg), "--seed-list", "5", "--dry-run"]) == 0
+    from multilabel_ls.cli import _parser, build_config
+
+    args = _parser().parse_args(["run", "--config", str(cfg), "--channels", "8,8", "--lr", "0.01"])
+    c = build_config(args)
+    assert (c.train.channels, c.train.lr, c.train.hidden, c.seeds) == (
+        (8, 8),
+        0.01,
+        (8,),
+        (0, 1, 2),
+    )
     out = capsys.readouterr().out
     assert out.startswith("2 runs -> results/results.sqlite") or "2 runs ->" in out
     assert "yeast/binary/eps=0.1/none/seed=5" in out and "seed=0" not in out
