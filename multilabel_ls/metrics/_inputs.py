@@ -297,22 +297,38 @@ def prepare(
     return Prepared(yt, ys, valid, was_1d)
 
 
-def to_probabilities(data: Prepared, input_format: str, name: str = "y_score") -> Array:
-    """Probabilities from scores: checked to lie in [0, 1], or a float64 sigmoid of logits.
+class Probabilities:
+    """Probabilities of validated scores, produced chunk by chunk (``probs[rows]``).
 
-    The sigmoid is evaluated in float64 with the overflow-free form (``scipy.special.expit``,
-    ``torch.sigmoid``), so logits of either sign never overflow and ``±inf`` map to 1 and 0.
+    ``input_format="probs"``: the scores are checked to lie in [0, 1] once, then returned as
+    they are (float16 / bfloat16 tensors widened to float32, as on the NumPy path).
+    ``"logits"``: a float64 sigmoid in the overflow-free form (``scipy.special.expit``,
+    ``torch.sigmoid``) is applied to each chunk, so a large matrix of logits is never copied
+    whole; ``±inf`` map to 1 and 0. Never guessed from the value range.
     """
-    check_input_format(input_format)
-    s = data.y_score
-    if input_format == "probs":
-        check_probs(s, data.valid, name)
-        if is_torch(s) and s.dtype in (torch.float16, torch.bfloat16):
-            s = s.float()  # as on the NumPy path, so bins do not depend on the device
-        return s
-    if is_torch(s):
-        return torch.sigmoid(s.to(torch.float64))
-    return expit(s.astype(np.float64, copy=False))
+
+    def __init__(self, data: Prepared, input_format: str, name: str = "y_score"):
+        check_input_format(input_format)
+        self.scores, self.logits = data.y_score, input_format == "logits"
+        if not self.logits:
+            check_probs(self.scores, data.valid, name)
+            if is_torch(self.scores) and self.scores.dtype in (torch.float16, torch.bfloat16):
+                self.scores = self.scores.float()
+        self.shape = tuple(self.scores.shape)
+        self.dtype = np.float64 if self.logits else self.scores.dtype  # bin edges round to it
+        if self.logits and is_torch(self.scores):
+            self.dtype = torch.float64
+
+    def __getitem__(self, rows) -> Array:
+        s = self.scores[rows]
+        if not self.logits:
+            return s
+        if is_torch(s):
+            return torch.sigmoid(s.to(torch.float64))
+        return expit(s.astype(np.float64))
+
+    def full(self) -> Array:
+        return self[:]
 
 
 def to_numpy(x: Array) -> np.ndarray:

@@ -5,19 +5,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma
 
-from ._bins import bin_index, uniform_interior_edges
 from ._inputs import (
     Prepared,
+    Probabilities,
     check_input_format,
     check_n_bins,
     check_option,
-    is_torch,
     prepare,
-    to_numpy,
-    to_probabilities,
     warn,
 )
 from ._sorted_stats import row_stats
+from .calibration import bin_stats
 
 AVERAGES = (None, "macro", "micro", "weighted", "samples")
 EMPTY_POLICIES = ("exclude", "zero", "nan")
@@ -225,26 +223,9 @@ def binned_average_precision(
 
 def binned_counts(data: Prepared, input_format: str, n_bins: int):
     """Per (label, bin) counts of positives and of all used entries, as int64 arrays."""
-    p = to_probabilities(data, input_format)
-    interior = uniform_interior_edges(n_bins, p.dtype)
-    n_labels = data.shape[1]
-    b = bin_index(p, interior, right_closed=False)
-    if is_torch(b):
-        import torch
-
-        flat = b + n_bins * torch.arange(n_labels, device=b.device)
-        used = flat if data.valid is None else flat[data.valid]
-        tot = torch.bincount(used.reshape(-1), minlength=n_labels * n_bins)
-        pos = torch.bincount(flat[data.y_true], minlength=n_labels * n_bins)
-    else:
-        flat = b + n_bins * np.arange(n_labels)
-        used = flat if data.valid is None else flat[data.valid]
-        tot = np.bincount(used.reshape(-1), minlength=n_labels * n_bins)
-        pos = np.bincount(flat[data.y_true], minlength=n_labels * n_bins)
-    shape = (n_labels, n_bins)
-    return to_numpy(pos).reshape(shape).astype(np.int64), to_numpy(tot).reshape(shape).astype(
-        np.int64
-    )
+    st = bin_stats(Probabilities(data, input_format), data, n_bins=n_bins, binning="uniform",
+                   right_closed=False, pooled=False, need_p=False)  # fmt: skip
+    return st.sum_y.astype(np.int64), st.count.astype(np.int64)
 
 
 def _binned_sums(pos: np.ndarray, tot: np.ndarray):

@@ -12,16 +12,15 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ._bins import bin_index, quantile_edges, uniform_interior_edges
+from ._bins import bin_index, quantile_edges, uniform_bin_index, uniform_interior_edges
 from ._inputs import (
     Prepared,
-    check_input_format,
+    Probabilities,
     check_n_bins,
     check_option,
     is_torch,
     prepare,
     to_numpy,
-    to_probabilities,
     warn,
 )
 
@@ -30,6 +29,7 @@ NORMS = ("l1", "l2", "max")
 # Probabilities are clipped to [eps, 1 - eps] in the log loss, eps = float64 machine epsilon
 # (what scikit-learn's log_loss uses for float64 input): a confident mistake costs 36.04.
 LOG_EPS = float(np.finfo(np.float64).eps)
+_LOG_LO, _LOG_HI = -np.log1p(-LOG_EPS), -np.log(LOG_EPS)
 _ROW_CHUNK = 1 << 20  # entries binned at once: bounds the int64 temporaries to ~8 MiB
 
 
@@ -42,7 +42,7 @@ class BinStats(NamedTuple):
     edges: np.ndarray  # (R, M + 1), outer edges 0 and 1
 
 
-def _accumulate(b, p, y, valid, n_rows: int, n_bins: int, per_label: bool):
+def _accumulate(b, p, y, valid, n_rows: int, n_bins: int, per_label: bool, need_p: bool):
     """Sum count, p and y per (row, bin) for a chunk; rows are labels or a single pooled row."""
     if is_torch(b):
         lab = torch.arange(b.shape[1], device=b.device) if per_label else 0
@@ -56,7 +56,8 @@ def _accumulate(b, p, y, valid, n_rows: int, n_bins: int, per_label: bool):
         size = n_rows * n_bins
         out = [torch.zeros(size, dtype=torch.float64, device=b.device) for _ in range(3)]
         for o, v in zip(out, (w, pv, yv), strict=True):
-            o.index_add_(0, flat, v)
+            if need_p or v is not pv:
+                o.index_add_(0, flat, v)
         return [to_numpy(o).reshape(n_rows, n_bins) for o in out]
     lab = np.arange(b.shape[1]) if per_label else 0
     flat = b + n_bins * lab
@@ -64,20 +65,33 @@ def _accumulate(b, p, y, valid, n_rows: int, n_bins: int, per_label: bool):
     idx = flat if valid is None else flat[valid]
     size = n_rows * n_bins
     cnt = np.bincount(idx.reshape(-1), minlength=size)
-    sp = np.bincount(flat.reshape(-1), weights=pv.reshape(-1).astype(np.float64), minlength=size)
+    sp = np.zeros(size)
+    if need_p:
+        sp = np.bincount(
+            flat.reshape(-1), weights=pv.reshape(-1).astype(np.float64), minlength=size
+        )
     sy = np.bincount(flat[y].reshape(-1), minlength=size)
     return [a.astype(np.float64).reshape(n_rows, n_bins) for a in (cnt, sp, sy)]
 
 
-def _shared_edge_stats(p, y, valid, interior, right_closed, n_bins, per_label) -> list:
-    n, L = p.shape
-    rows = max(1, _ROW_CHUNK // L)
+def _bin_sums(
+    p, data: Prepared, binner, n_bins: int, per_label: bool, cols=slice(None), need_p=True
+) -> list:
+    """Count, sum of p and sum of y per (label, bin), or per bin pooled, over row chunks.
+
+    ``p`` is anything indexable by rows (an array, or :class:`Probabilities`, which turns
+    logits into probabilities one chunk at a time).
+    """
+    n, L = data.y_true[:, cols].shape
+    out_size = (L if per_label else 1) * n_bins  # chunks big enough to amortise the outputs
+    rows = max(1, max(_ROW_CHUNK, 4 * out_size) // L)
     total = None
     for r0 in range(0, n, rows):
         sl = slice(r0, r0 + rows)
-        b = bin_index(p[sl], interior, right_closed)
-        v = None if valid is None else valid[sl]
-        part = _accumulate(b, p[sl], y[sl], v, L if per_label else 1, n_bins, per_label)
+        pc = p[sl] if cols == slice(None) else p[sl][:, cols]
+        v = None if data.valid is None else data.valid[sl, cols]
+        part = _accumulate(binner(pc), pc, data.y_true[sl, cols], v, L if per_label else 1,
+                           n_bins, per_label, need_p)  # fmt: skip
         total = part if total is None else [t + q for t, q in zip(total, part, strict=True)]
     return total
 
@@ -87,36 +101,37 @@ def _quantile_interior(used, n_bins: int) -> np.ndarray:
     return quantile_edges(used, n_bins)[1:-1] if n_used else np.zeros(n_bins - 1)
 
 
+def _with_outer(interior: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], interior, [1.0]])
+
+
 def bin_stats(
-    p, data: Prepared, *, n_bins: int, binning: str, right_closed: bool, pooled: bool
-) -> BinStats:
-    """Per-label (or pooled) bin statistics of probabilities ``p`` (the calibration core)."""
-    y, valid = data.y_true, data.valid
-    L = p.shape[1]
-    outer = np.array([0.0, 1.0])
+    probs: Probabilities, data: Prepared, *, n_bins: int, binning: str, right_closed: bool,
+    pooled: bool, need_p: bool = True,
+) -> BinStats:  # fmt: skip
+    """Per-label (or pooled) bin statistics of the probabilities (the calibration core)."""
+    valid = data.valid
+    L = data.shape[1]
     if binning == "uniform":
-        interior = uniform_interior_edges(n_bins, p.dtype)
-        stats = _shared_edge_stats(p, y, valid, interior, right_closed, n_bins, True)
+        stats = _bin_sums(probs, data, lambda pc: uniform_bin_index(pc, n_bins, right_closed),
+                          n_bins, True, need_p=need_p)  # fmt: skip
         if pooled:
             stats = [s.sum(0, keepdims=True) for s in stats]
-        edges = np.concatenate([outer[:1], interior, outer[1:]])
+        edges = _with_outer(uniform_interior_edges(n_bins, probs.dtype))
         return BinStats(*stats, np.broadcast_to(edges, (stats[0].shape[0], n_bins + 1)))
+    p = probs.full()  # equal-mass edges need every probability
     if pooled:
-        used = p.reshape(-1) if valid is None else p[valid]
-        interior = _quantile_interior(used, n_bins)
-        stats = _shared_edge_stats(p, y, valid, interior, right_closed, n_bins, False)
-        edges = np.concatenate([outer[:1], interior, outer[1:]])
-        return BinStats(*stats, edges[None, :])
+        interior = _quantile_interior(p.reshape(-1) if valid is None else p[valid], n_bins)
+        stats = _bin_sums(p, data, lambda pc: bin_index(pc, interior, right_closed), n_bins, False)
+        return BinStats(*stats, _with_outer(interior)[None, :])
     count, sum_p, sum_y, edges = [], [], [], []
     for k in range(L):
-        vk = None if valid is None else valid[:, k : k + 1]
-        pk = p[:, k : k + 1]
-        interior = _quantile_interior(pk.reshape(-1) if vk is None else pk[vk], n_bins)
-        c, sp, sy = _shared_edge_stats(
-            pk, y[:, k : k + 1], vk, interior, right_closed, n_bins, True
-        )
+        pk = p[:, k]
+        interior = _quantile_interior(pk if valid is None else pk[valid[:, k]], n_bins)
+        c, sp, sy = _bin_sums(p, data, lambda pc, e=interior: bin_index(pc, e, right_closed),
+                              n_bins, True, cols=slice(k, k + 1))  # fmt: skip
         count.append(c[0]), sum_p.append(sp[0]), sum_y.append(sy[0])
-        edges.append(np.concatenate([outer[:1], interior, outer[1:]]))
+        edges.append(_with_outer(interior))
     return BinStats(np.stack(count), np.stack(sum_p), np.stack(sum_y), np.stack(edges))
 
 
@@ -255,9 +270,8 @@ def calibration_error(
     if debias and norm != "l2":
         raise ValueError(f"debias=True is defined for norm='l2' only; got norm={norm!r}")
     data = prepare(y_true, y_score, ignore_mask)
-    p = to_probabilities(data, input_format)
     st = bin_stats(
-        p, data, n_bins=n_bins, binning=binning, right_closed=bool(right_closed),
+        Probabilities(data, input_format), data, n_bins=n_bins, binning=binning, right_closed=bool(right_closed),
         pooled=average == "pooled",
     )  # fmt: skip
     per_row = ce_from_stats(st.count, st.sum_p, st.sum_y, norm, debias)
@@ -266,40 +280,45 @@ def calibration_error(
     return _reduce(per_row, average, "classwise calibration error")
 
 
+def _entry_loss(probs: Probabilities, sl: slice, data: Prepared, which: str):
+    """Brier or log loss of every entry of a chunk of rows, float64 (NumPy or torch)."""
+    y = data.y_true[sl]
+    tt = is_torch(y)
+    if which == "log" and probs.logits:  # exact log(1 + exp(-+z)), capped like the probs path
+        s = data.y_score[sl]
+        z = s.to(torch.float64) if tt else s.astype(np.float64)
+        zz = torch.where(y, -z, z) if tt else np.where(y, -z, z)
+        if tt:
+            return torch.logaddexp(torch.zeros_like(zz), zz).clamp(_LOG_LO, _LOG_HI)
+        return np.clip(np.logaddexp(0.0, zz), _LOG_LO, _LOG_HI)
+    p = probs[sl]
+    p = p.to(torch.float64) if tt else p.astype(np.float64)
+    if which == "brier":
+        d = p - (y.to(torch.float64) if tt else y)
+        return d * d
+    if tt:
+        return -torch.log(torch.where(y, p, 1 - p).clamp(LOG_EPS, 1 - LOG_EPS))
+    return -np.log(np.clip(np.where(y, p, 1 - p), LOG_EPS, 1 - LOG_EPS))
+
+
 def loss_sums(data: Prepared, input_format: str, which: str):
     """Per-label sums of the entry losses and counts of used entries (NumPy float64)."""
-    check_input_format(input_format)
-    s, y, valid = data.y_score, data.y_true, data.valid
-    if which == "brier":
-        p = to_probabilities(data, input_format)
-        if is_torch(p):
-            loss = p.to(torch.float64) - y.to(torch.float64)
-        else:
-            loss = p.astype(np.float64) - y
-        loss = loss * loss
-    elif input_format == "probs":
-        p = to_probabilities(data, input_format)
-        if is_torch(p):
-            q = torch.where(y, p.to(torch.float64), 1 - p.to(torch.float64))
-            loss = -torch.log(q.clamp(LOG_EPS, 1 - LOG_EPS))
-        else:
-            q = np.where(y, p.astype(np.float64), 1 - p.astype(np.float64))
-            loss = -np.log(np.clip(q, LOG_EPS, 1 - LOG_EPS))
-    else:  # exact log(1 + exp(-+z)) without forming sigmoid(z), capped like the probs path
-        lo, hi = -np.log1p(-LOG_EPS), -np.log(LOG_EPS)
-        if is_torch(s):
-            z = s.to(torch.float64)
-            zz = torch.where(y, -z, z)
-            loss = torch.logaddexp(torch.zeros_like(zz), zz).clamp(lo, hi)
-        else:
-            z = s.astype(np.float64)
-            loss = np.clip(np.logaddexp(0.0, np.where(y, -z, z)), lo, hi)
-    if valid is not None:
-        loss = torch.where(valid, loss, 0.0) if is_torch(loss) else np.where(valid, loss, 0.0)
-        n = to_numpy(valid.sum(0)).astype(np.float64)
+    probs = Probabilities(data, input_format)  # validates probabilities once
+    n, L = data.shape
+    rows = max(1, _ROW_CHUNK // L)
+    total = np.zeros(L)
+    for r0 in range(0, n, rows):
+        sl = slice(r0, r0 + rows)
+        loss = _entry_loss(probs, sl, data, which)
+        if data.valid is not None:
+            v = data.valid[sl]
+            loss = torch.where(v, loss, 0.0) if is_torch(loss) else np.where(v, loss, 0.0)
+        total += to_numpy(loss.sum(0))
+    if data.valid is not None:
+        n_used = to_numpy(data.valid.sum(0)).astype(np.float64)
     else:
-        n = np.full(data.shape[1], float(data.shape[0]))
-    return to_numpy(loss.sum(0)).astype(np.float64), n
+        n_used = np.full(L, float(n))
+    return total, n_used
 
 
 def loss_from_sums(total, n, average, was_1d: bool, name: str):

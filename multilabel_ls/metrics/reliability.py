@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._inputs import check_n_bins, check_option, prepare, to_probabilities
+from ._inputs import Probabilities, check_n_bins, check_option, prepare
 from .calibration import NORMS, bin_stats, ce_from_stats
 
 
@@ -169,9 +169,13 @@ def reliability_diagram(
             data.y_true[:, k], data.y_score[:, k],
             None if data.valid is None else ~data.valid[:, k],
         )  # fmt: skip
-    p = to_probabilities(data, input_format)
     st = bin_stats(
-        p, data, n_bins=n_bins, binning=binning, right_closed=bool(right_closed), pooled=True
+        Probabilities(data, input_format),
+        data,
+        n_bins=n_bins,
+        binning=binning,
+        right_closed=bool(right_closed),
+        pooled=True,
     )
     return ReliabilityDiagram.from_sums(
         st.edges[0], st.count[0], st.sum_p[0], st.sum_y[0], bool(right_closed)

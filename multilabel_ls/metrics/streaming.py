@@ -28,7 +28,15 @@ from . import ranking as _rank
 from . import threshold as _thr
 from ._bins import uniform_interior_edges
 from ._distributed import is_distributed, sync_states
-from ._inputs import Prepared, check_input_format, check_n_bins, check_option, is_torch, prepare
+from ._inputs import (
+    Prepared,
+    Probabilities,
+    check_input_format,
+    check_n_bins,
+    check_option,
+    is_torch,
+    prepare,
+)
 from .average_precision import (
     AVERAGES,
     EMPTY_POLICIES,
@@ -327,8 +335,7 @@ class CalibrationError(Metric):
     def update(self, y_true, y_score, *, ignore_mask=None) -> None:
         data = prepare(y_true, y_score, ignore_mask)
         self._check_shape(data)
-        p = _cal.to_probabilities(data, self.input_format)
-        st = _cal.bin_stats(p, data, n_bins=self.n_bins, binning="uniform",
+        st = _cal.bin_stats(Probabilities(data, self.input_format), data, n_bins=self.n_bins, binning="uniform",
                             right_closed=self.right_closed, pooled=False)  # fmt: skip
         self._add(count=st.count, sum_p=st.sum_p, sum_y=st.sum_y)
 

@@ -111,21 +111,32 @@ def test_adversarial_cases(y, s, expected, backend):
     assert_close(expected, sk_ap(np.array(y), np.array(s), None))
 
 
-def test_distinct_neighbouring_floats_are_not_tied(backend):
-    # Adjacent floats differ only in the last mantissa bit: an encoding that drops a bit to
+NEXT32 = float(np.nextafter(np.float32(0.5), np.float32(1)))
+NEXT64 = float(np.nextafter(0.5, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scores", "path"),
+    [
+        (np.float32, [0.5, NEXT32, 0.5, -3.0], "_keys_f32"),
+        (np.float64, [0.5, NEXT32, 0.5, -3.0], "_keys_f32"),  # exactly float32: same keys
+        (np.float64, [0.5, NEXT64, 0.5, 0.25], "_keys_u64"),  # one sign: 63-bit offset keys
+        (np.float64, [0.5, NEXT64, 0.5, -1e300], "_dense_stats_np"),  # no spare bit: argsort
+    ],
+)
+def test_distinct_neighbouring_floats_are_not_tied(dtype, scores, path, monkeypatch):
+    # Adjacent floats differ only in the last mantissa bit: an encoding that dropped a bit to
     # make room for the label would tie them and give 0.5 instead of 1.0.
-    for dtype, lo in [
-        (np.float32, 0.5),
-        (np.float64, 0.5),
-        (np.float64, -3.0),
-        (np.float32, -1e-3),
-    ]:
-        a = dtype(lo)
-        b = np.nextafter(a, dtype(np.inf))
-        s = np.array([a, b, a, -1e300 if dtype == np.float64 else -1e30], dtype=dtype)
-        y = np.array([0, 1, 0, 0])
-        assert call(average_precision, y, s, backend=backend) == 1.0
-        assert sk_ap(y, s.astype(np.float64), None) == 1.0
+    from multilabel_ls.metrics import _sorted_stats
+
+    calls = []
+    original = getattr(_sorted_stats, path)
+    monkeypatch.setattr(_sorted_stats, path, lambda *a: calls.append(1) or original(*a))
+    s, y = np.array(scores, dtype=dtype), np.array([0, 1, 0, 0])
+    assert average_precision(y, s) == 1.0
+    assert calls, f"the {path} path was not taken"
+    assert sk_ap(y, s.astype(np.float64), None) == 1.0
+    assert call(average_precision, y, s, backend="torch") == 1.0
 
 
 def test_signed_zero_and_subnormals(backend):

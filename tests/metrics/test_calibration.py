@@ -232,3 +232,20 @@ def test_empty_bins_and_fully_masked_labels():
     assert got == pytest.approx(ece_textbook(Y[:, 0], P[:, 0], 15))
     per = calibration_error(Y, P, input_format="probs", ignore_mask=mask, average=None)
     assert np.isnan(per[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("right_closed", [False, True])
+def test_fast_uniform_binning_agrees_with_the_rule_next_to_every_edge(dtype, right_closed):
+    from multilabel_ls.metrics._bins import uniform_bin_index
+
+    rng = np.random.default_rng(10)
+    for n_bins in (1, 2, 3, 7, 10, 15, 997, 1000):
+        edges = edges_textbook(n_bins, dtype)
+        e = np.array(edges, dtype=dtype)
+        p = np.concatenate([e, np.nextafter(e, dtype(0)), np.nextafter(e, dtype(1)),
+                            rng.random(300).astype(dtype)])  # fmt: skip
+        p = np.clip(p, 0, 1)
+        got = uniform_bin_index(p.reshape(-1, 1), n_bins, right_closed).ravel()
+        expected = [bin_of(float(v), edges, right_closed) for v in p]
+        np.testing.assert_array_equal(got, expected)

@@ -31,3 +31,18 @@ def test_monotone_maps(name, fn, cls, kw, kind, reference):
     elif kind in ("prob", "logit"):  # calibration depends on the values themselves
         moved = np.clip(s * 0.8 + 0.1, 0, 1) if kind == "prob" else s * 0.5
         assert np.any(np.abs(np.asarray(fn(y, moved, **kw)) - np.asarray(ref)) > 1e-6)
+
+
+@pytest.mark.parametrize(("name", "fn", "cls", "kw", "kind", "reference"), CASES, ids=IDS)
+def test_memory_layout(name, fn, cls, kw, kind, reference):
+    # Fortran order, negative strides and strided views give the same values.
+    y, s = make_data(kind, seed=11, n=60)
+    ref = reference(y, s)
+    wide_y, wide_s = np.repeat(y, 2, axis=1), np.repeat(s, 2, axis=1)
+    layouts = [
+        (np.asfortranarray(y), np.asfortranarray(s)),
+        (np.flipud(y), np.flipud(s)),  # negative strides (sample order reversed)
+        (wide_y[:, ::2], wide_s[:, ::2]),  # strided columns
+    ]
+    for yl, sl in layouts:
+        assert_same(fn(yl, sl, **kw), ref)
