@@ -111,6 +111,23 @@ def ap_from_prepared(data: Prepared, average, empty_labels: str):
     return average_scores(ap, st.n_pos, average, empty_labels, data.was_1d)
 
 
+def _empty_message(n_empty: int, total: int, average, empty_labels: str, binary: bool) -> str:
+    if binary or average == "micro":
+        what = "y_true has no positive entry"
+        effect = {"zero": "the AP is set to 0 (scikit-learn's convention)"}.get(
+            empty_labels, "the AP is undefined (NaN)"
+        )
+        return f"{what}; {effect}."
+    what = "samples" if average == "samples" else "labels"
+    effect = {
+        "zero": "their AP is set to 0 (scikit-learn's convention)",
+        "exclude": "their AP is undefined and they are left out of the average "
+        "(scikit-learn would count them as 0: pass empty_labels='zero')",
+        "nan": "their AP is NaN",
+    }[empty_labels]
+    return f"{n_empty} of {total} {what} have no positive example; {effect}."
+
+
 def average_scores(ap, n_pos, average, empty_labels: str, binary: bool, *, warn_empty=True):
     """Apply the empty-problem policy to per-problem AP values, then the average."""
     ap = np.asarray(ap, dtype=np.float64).copy()
@@ -120,15 +137,7 @@ def average_scores(ap, n_pos, average, empty_labels: str, binary: bool, *, warn_
     if n_empty:
         ap[empty] = 0.0 if empty_labels == "zero" else np.nan
         if warn_empty:
-            what = "samples" if average == "samples" and not binary else "labels"
-            effect = {
-                "zero": "their AP is set to 0 (scikit-learn's convention)",
-                "exclude": "their AP is undefined and they are left out of the average "
-                "(scikit-learn would count them as 0: pass empty_labels='zero')",
-                "nan": "their AP is NaN",
-            }[empty_labels]
-            total = 1 if (binary or average == "micro") else ap.size
-            warn(f"{n_empty} of {total} {what} have no positive example; {effect}.")
+            warn(_empty_message(n_empty, ap.size, average, empty_labels, binary))
     if binary:
         return float(ap[0])
     if average is None:

@@ -203,8 +203,9 @@ def calibration_error(
 
     Bins. ``binning="uniform"``: ``n_bins`` equal-width bins with edges ``i / n_bins``,
     evaluated as a correctly rounded division and rounded to the dtype of the probabilities
-    (so 0.3 typed in float32 or float64 sits exactly on the edge 3/10; ``np.linspace`` would
-    give 0.30000000000000004). Default left-closed ``[a, b)`` with the last bin ``[a, 1]``
+    (float64 for logits; float16 / bfloat16 are widened to float32), so 0.3 typed in float32
+    or float64 sits exactly on the edge 3/10 (``np.linspace`` would give
+    0.30000000000000004). Default left-closed ``[a, b)`` with the last bin ``[a, 1]``
     closed (NumPy / netcal): p = 0 is in the first bin, p = 1 in the last, an exact edge in the
     bin to its right. ``right_closed=True``: ``(a, b]`` with the first bin ``[0, b]`` closed
     (Guo et al.'s code, scikit-learn's ``calibration_curve``, Kumar et al.): an exact edge goes

@@ -150,3 +150,24 @@ def test_calibration_state_does_not_grow_with_the_data():
         p = rng.random((1000, 7))
         m.update(rng.random((1000, 7)) < p, p)
     assert {k: v.shape for k, v in m._sums.items()} == {k: (7, 15) for k in m._sums}
+
+
+def test_logits_inside_unit_interval_stay_logits():
+    # torchmetrics decides per batch whether scores are logits (any value outside [0, 1]);
+    # a batch of logits that happen to lie in [0, 1] is then read as probabilities.
+    from torchmetrics.classification import BinaryCalibrationError
+
+    from .reference import ece_textbook
+
+    z1, y1 = np.array([0.2, 0.9, 0.5, 0.1]), np.array([1, 1, 0, 1])
+    z2, y2 = np.array([-3.0, 2.5, 4.0, -1.0]), np.array([0, 1, 1, 0])
+    z, y = np.concatenate([z1, z2]), np.concatenate([y1, y2])
+    ref = ece_textbook(y, 1 / (1 + np.exp(-z)), 15)
+    m = M.CalibrationError(input_format="logits")
+    m.update(y1, z1)
+    m.update(y2, z2)
+    assert m.compute() == pytest.approx(ref, abs=1e-12)
+    tm = BinaryCalibrationError(n_bins=15)
+    tm.update(torch.tensor(z1), torch.tensor(y1))
+    tm.update(torch.tensor(z2), torch.tensor(y2))
+    assert abs(float(tm.compute()) - ref) > 0.05
