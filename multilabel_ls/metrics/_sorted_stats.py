@@ -106,7 +106,7 @@ def _encode_and_sort(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> tupl
     """Statistics of contiguous rows, through the cheapest lossless key encoding."""
     s32 = _as_float32_if_exact(s, v)
     if s32 is not None:
-        keys = _keys_f32(s32, y, v)
+        keys = _keys_f32(s32, y, v, _u32_offset(s32))
     else:
         used = s if v is None else s[v]
         lo, hi = _sortable_i64_from_f64(np.array([used.min(), used.max()]))
@@ -138,18 +138,49 @@ def _transposed(a: np.ndarray) -> np.ndarray:
 
 def _transposed_keys_f32(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> np.ndarray:
     """Packed keys of the columns of ``s`` as rows, encoded tile by tile while in cache."""
-    out = np.empty(s.shape[::-1], np.int64)
-    for sl in _tiles(s.shape[0], s.shape[1], 8):
-        out[:, sl] = _keys_f32(s[sl], y[sl], None if v is None else v[sl]).T
+    offset = _u32_offset(s)
+    out = np.empty(s.shape[::-1], np.int64 if offset is None else np.uint32)
+    for sl in _tiles(s.shape[0], s.shape[1], out.itemsize):
+        out[:, sl] = _keys_f32(s[sl], y[sl], None if v is None else v[sl], offset).T
     return out
 
 
-def _keys_f32(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> np.ndarray:
+def _u32_offset(s: np.ndarray) -> int | None:
+    """Sortable value of min(s) when float32 keys of ``s`` fit in 32 bits, else None.
+
+    ``(sortable(s) - min + 1) * 2 + bit`` fits in a uint32 when the sortable values span
+    less than 2**31 - 1, e.g. for any probabilities (0.0 to 1.0 spans 0x3F800000); the sort
+    then moves half the bytes. Masked entries count too (conservative); NaN there: None.
+    """
+    if s.size == 0:
+        return None
+    ends = np.array([s.min(), s.max()], dtype=np.float32)
+    if np.isnan(ends).any():
+        return None
+    lo, hi = (int(v) for v in _sortable_i32(ends))
+    return lo if hi - lo < 2**31 - 1 else None
+
+
+def _sortable_i32(s: np.ndarray) -> np.ndarray:
     i = s.view(np.int32)
     m = i >> 31
     u = i & np.int32(0x7FFF_FFFF)
     u ^= m
-    u -= m
+    u -= m  # -|bits| for negative floats: integer order == float order, -0.0 -> 0
+    return u
+
+
+def _keys_f32(s, y, v, offset: int | None = None) -> np.ndarray:
+    """Packed keys of float32 scores: uint32 with ``offset`` (see _u32_offset), else int64."""
+    u = _sortable_i32(s)
+    if offset is not None:
+        u -= np.int32(offset - 1)  # now in [1, 2**31 - 1]
+        k = u.view(np.uint32)
+        k <<= np.uint32(1)
+        k |= (~y).view(np.uint8)
+        if v is not None:
+            np.copyto(k, np.uint32(1), where=~v)  # below every real key, labelled negative
+        return k
     k = u.astype(np.int64)
     k <<= 1
     k |= (~y).view(np.uint8)
@@ -173,7 +204,7 @@ def _packed_stats(k: np.ndarray) -> tuple:
     """Statistics from rows of ascending packed keys (positives first inside a tie)."""
     R, M = k.shape
     if sys.byteorder == "little" and k.flags.c_contiguous:
-        low = k.view(np.uint8)[:, ::8]  # the byte holding the label bit: 1/8 of the writes
+        low = k.view(np.uint8)[:, :: k.itemsize]  # the byte holding the label bit
         flat = np.flatnonzero((low & 1) == 0)
     else:
         flat = np.flatnonzero((k & 1) == 0)

@@ -220,12 +220,14 @@ def test_samples_average_policy_applies_to_rows():
         assert_close(average_precision(Y, S, average="samples"), np.mean(rows))
 
 
-def test_ignore_mask_removes_entries(backend, tiny_chunks):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("junk", [np.nan, 0.5])
+def test_ignore_mask_removes_entries(backend, tiny_chunks, dtype, junk):
     rng = np.random.default_rng(7)
     Y = rng.random((40, 5)) < 0.4
-    S = np.round(rng.random((40, 5)), 1)
+    S = np.round(rng.random((40, 5)), 1).astype(dtype)
     mask = rng.random((40, 5)) < 0.3
-    Yd, Sd = np.where(mask, -1, Y.astype(int)), np.where(mask, np.nan, S)  # junk when masked
+    Yd, Sd = np.where(mask, -1, Y.astype(int)), np.where(mask, dtype(junk), S)  # masked junk
     got = call(average_precision, Yd, Sd, backend=backend, average=None, ignore_mask=mask)
     ref = [sk_ap(Y[~mask[:, k], k], S[~mask[:, k], k], None) for k in range(5)]
     assert_close(got, ref)
