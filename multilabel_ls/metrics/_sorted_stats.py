@@ -25,10 +25,14 @@ sign-magnitude bits, so the integer order is the float order and -0.0 and +0.0 b
 0); the label is packed into the low bit (0 for a positive, so that positives come first
 inside a tie). A plain value sort (``ndarray.sort``, ~10x faster than ``argsort`` here)
 then carries the labels along, ties stay adjacent, and the statistics come from the
-positions of the positives alone. The encoding is lossless: float32 scores widen to 33 bits
-of an int64; float64 scores are used as float32 when that is exact, as a 63-bit offset key
-when their spread allows (any one-signed data, e.g. probabilities), and otherwise go through
-an ``argsort``. Masked entries get a key below every real score and never count.
+positions of the positives alone. The encoding is lossless: float32 scores take 33 bits,
+stored as uint32 after subtracting the block's minimum when the sortable values span less
+than 2**31 (any probabilities) and as int64 otherwise; float64 scores are used as float32
+when that is exact, as a 63-bit offset key when their spread allows (any one-signed data),
+or after cutting out the unused low exponents (mixed-sign logits), and otherwise (subnormals
+or infinities next to large values) go through an ``argsort``. Masked entries get a key below every real score
+and never count. Labels become rows in cache-sized tiles (macro AP) and blocks of labels
+are spread over threads (NumPy's sort and ufuncs release the GIL).
 
 torch (CUDA): ``torch.sort`` returns indices anyway, so scores are sorted as sortable
 integers of their own width, the labels gathered, and the statistics computed densely (no
@@ -108,19 +112,52 @@ def _encode_and_sort(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> tupl
     if s32 is not None:
         keys = _keys_f32(s32, y, v, _u32_offset(s32))
     else:
-        used = s if v is None else s[v]
-        lo, hi = _sortable_i64_from_f64(np.array([used.min(), used.max()]))
-        if int(hi) - int(lo) + 1 >= 2**63:  # mixed signs over a huge range: no room for a bit
-            keys = _sortable_i64_from_f64(s)
+        u = _sortable_i64_from_f64(np.ascontiguousarray(s))
+        lo = _offset_if_room(u, v)
+        if lo is None:
+            u = _squeeze_exponents(s, u, v)
+            lo = None if u is None else _offset_if_room(u, v)
+        if lo is None:  # no spare bit for the label: sort indices instead
+            keys = _sortable_i64_from_f64(np.ascontiguousarray(s))
             if v is not None:
                 np.copyto(keys, np.iinfo(np.int64).min, where=~v)
             order = np.argsort(keys, axis=1)
             return _dense_stats_np(
                 np.take_along_axis(keys, order, 1), np.take_along_axis(y, order, 1)
             )
-        keys = _keys_u64(s, y, v, int(lo))
+        keys = _keys_u64(u, y, v, lo)
     keys.sort(axis=1)
     return _packed_stats(keys)
+
+
+def _offset_if_room(u: np.ndarray, v: np.ndarray | None) -> int | None:
+    """min(u) when ``(u - min + 1) * 2 + bit`` fits in a uint64, else None."""
+    used = u if v is None else u[v]
+    if used.size == 0:
+        return 0
+    lo, hi = int(used.min()), int(used.max())
+    return lo if hi - lo + 1 < 2**63 else None
+
+
+def _squeeze_exponents(s: np.ndarray, u: np.ndarray, v: np.ndarray | None) -> np.ndarray | None:
+    """Sortable keys with the unused low exponents cut out, or None if that cannot help.
+
+    Mixed-sign float64 scores (e.g. logits) need 64 bits plus the sign, but real data use a
+    narrow window of exponents. Subtracting ``(e_min - 1) << 52`` from the magnitude of every
+    non-zero score (``e_min``: the smallest exponent of a non-zero used score) is strictly
+    increasing on the values present and leaves zero at 0, so the order and the ties are
+    unchanged; the keys then fit when ``e_max - e_min < 1022``.
+    """
+    a = np.abs(s) if v is None else np.where(v, np.abs(s), np.inf)
+    a = np.where(a == 0, np.inf, a)
+    smallest = a.min()
+    if not np.isfinite(smallest):
+        return None
+    e_min = int(np.frexp(smallest)[1]) + 1022  # the biased exponent field of `smallest`
+    if e_min <= 1:  # subnormals: nothing to cut
+        return None
+    cut = np.int64((e_min - 1) << 52)
+    return u - np.sign(u) * cut
 
 
 def _tiles(n: int, width: int, itemsize: int):
@@ -189,9 +226,9 @@ def _keys_f32(s, y, v, offset: int | None = None) -> np.ndarray:
     return k
 
 
-def _keys_u64(s: np.ndarray, y: np.ndarray, v: np.ndarray | None, lo: int) -> np.ndarray:
-    u = _sortable_i64_from_f64(np.ascontiguousarray(s))
-    u -= np.int64(lo - 1)  # in [1, 2**63): the spread was checked on the whole matrix
+def _keys_u64(u: np.ndarray, y: np.ndarray, v: np.ndarray | None, lo: int) -> np.ndarray:
+    """Packed uint64 keys from sortable int64 values ``u`` whose spread was checked."""
+    u = u - np.int64(lo - 1)  # in [1, 2**63)
     k = u.view(np.uint64)
     k <<= np.uint64(1)
     k |= (~y).view(np.uint8)

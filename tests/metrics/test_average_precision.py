@@ -65,7 +65,9 @@ def test_matches_sklearn_on_random_inputs(data, backend):
 
 
 @pytest.mark.parametrize(
-    "kind", ["float32", "float64_as_float32", "float64_one_sign", "float64_mixed", "int", "bool"]
+    "kind",
+    ["float32", "float64_as_float32", "float64_one_sign", "float64_logits", "float64_mixed",
+     "int", "bool"],  # fmt: skip
 )
 def test_every_key_encoding_matches_sklearn(kind, backend, tiny_chunks):
     rng = np.random.default_rng(3)
@@ -75,7 +77,8 @@ def test_every_key_encoding_matches_sklearn(kind, backend, tiny_chunks):
         "float32": base.astype(np.float32),
         "float64_as_float32": base.astype(np.float32).astype(np.float64),
         "float64_one_sign": np.abs(base) + 1e-3 * rng.random((60, 7)),  # 63-bit offset keys
-        "float64_mixed": base * 1e300 + rng.normal(size=(60, 7)),  # argsort path
+        "float64_logits": base * 7 + 1e-9 * rng.normal(size=(60, 7)),  # exponents cut
+        "float64_mixed": np.where(base > 1, 5e-324, base * 300 + 1e-9),  # argsort path
         "int": (base * 10).astype(np.int64),
         "bool": base > 0,
     }[kind]
@@ -121,7 +124,8 @@ NEXT64 = float(np.nextafter(0.5, 1.0))
         (np.float32, [0.5, NEXT32, 0.5, -3.0], "_keys_f32"),
         (np.float64, [0.5, NEXT32, 0.5, -3.0], "_keys_f32"),  # exactly float32: same keys
         (np.float64, [0.5, NEXT64, 0.5, 0.25], "_keys_u64"),  # one sign: 63-bit offset keys
-        (np.float64, [0.5, NEXT64, 0.5, -1e300], "_dense_stats_np"),  # no spare bit: argsort
+        (np.float64, [0.5, NEXT64, 0.5, -300.0], "_squeeze_exponents"),  # cut exponents
+        (np.float64, [0.5, NEXT64, -300.0, 5e-324], "_dense_stats_np"),  # subnormal: argsort
     ],
 )
 def test_distinct_neighbouring_floats_are_not_tied(dtype, scores, path, monkeypatch):
