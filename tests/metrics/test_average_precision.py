@@ -66,8 +66,15 @@ def test_matches_sklearn_on_random_inputs(data, backend):
 
 @pytest.mark.parametrize(
     "kind",
-    ["float32", "float64_as_float32", "float64_one_sign", "float64_logits", "float64_mixed",
-     "int", "bool"],  # fmt: skip
+    [
+        "float32",
+        "float64_as_float32",
+        "float64_one_sign",
+        "float64_logits",
+        "float64_mixed",
+        "int",
+        "bool",
+    ],
 )
 def test_every_key_encoding_matches_sklearn(kind, backend, tiny_chunks):
     rng = np.random.default_rng(3)
