@@ -33,9 +33,18 @@ def interpreted() -> bool:
 
 
 def check_available(device: torch.device) -> None:
-    """Raise ``RuntimeError`` unless the kernels can run on ``device``.
+    """Raise unless the kernels can run on ``device``.
 
-    They run on CUDA devices, and on any device when Triton's interpreter is active.
+    Parameters
+    ----------
+    device:
+        Where the logits are. The kernels run on CUDA devices, and on any device when Triton's
+        interpreter is active.
+
+    Raises
+    ------
+    RuntimeError
+        Triton is not installed, or ``device`` is not CUDA and the interpreter is off.
     """
     if not triton_available():
         raise RuntimeError(
@@ -51,13 +60,39 @@ def check_available(device: torch.device) -> None:
 
 
 def fused_loss(logits, config, source, weight, pos_weight, reduction: str) -> torch.Tensor:
-    """The loss through the Triton kernels; arguments as :class:`~multilabel_ls._closed_form.ClosedFormLoss`.
+    """The loss through the Triton kernels, with the semantics of the closed-form path.
 
+    Parameters
+    ----------
+    logits:
+        ``(B, N)`` or ``(B, N, d1, ...)`` floating tensor (a non-contiguous one is copied).
+    config:
+        A validated :class:`~multilabel_ls.strategies.SmoothingConfig`.
+    source:
+        The target as built by :func:`multilabel_ls.targets.make_source` (dense or sparse).
+    weight, pos_weight:
+        Optional validated per-label vectors (``pos_weight``: sigmoid family only).
+    reduction:
+        ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Returns
+    -------
+    Tensor
+        As :class:`~multilabel_ls._closed_form.ClosedFormLoss`: a float32 (float64 for float64
+        logits) scalar, or the elementwise (sigmoid) / per-row (softmax) losses.
+
+    Notes
+    -----
     Inputs must already be validated (:func:`multilabel_ls.losses.smoothing_loss_from_config`
-    does it). The caller's tensors are only read.
+    does it). The caller's tensors are only read. The gradient is computed only when grad mode
+    is on and ``logits`` requires it.
     """
     from ._common import prepare
 
+    if logits.numel() == 0:  # nothing to launch (a zero-sized grid): the closed form is exact
+        from .._closed_form import ClosedFormLoss
+
+        return ClosedFormLoss.apply(logits, config, source, weight, pos_weight, reduction)
     need_grad = torch.is_grad_enabled() and logits.requires_grad
     p = prepare(logits, config, source, weight, pos_weight)
     if config.family == "softmax":

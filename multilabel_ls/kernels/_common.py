@@ -72,7 +72,7 @@ class Geometry:
 
 def geometry(rows: int, N: int, R: int) -> Geometry:
     """Block size and chunking: about :data:`TARGET_PROGRAMS` programs, at least a block each."""
-    block = min(triton.next_power_of_2(N), MAX_BLOCK)
+    block = min(max(triton.next_power_of_2(N), 32), MAX_BLOCK)  # at least a warp's width
     blocks = triton.cdiv(N, block)
     chunks = min(blocks, max(1, triton.cdiv(TARGET_PROGRAMS, max(rows, 1))), MAX_GRID_YZ)
     chunk = triton.cdiv(blocks, chunks) * block

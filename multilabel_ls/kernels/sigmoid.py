@@ -10,13 +10,17 @@ with ``s`` the row's scale (``valid / count`` for ``"mean"``, ``valid`` for ``"s
 
 Passes (``"mean"``/``"sum"``):
 
-1. *Row counts* (only when needed): one read of the 1-byte target/mask, giving ``n, N, U`` per
-   row; skipped when the coefficients do not depend on them (``binary``, ``binary_uniform``,
-   ``asymmetric``, ``prior`` with "keep" policies, no mask, bool target).
-   The coefficients ``a, b, c`` then come from :func:`multilabel_ls.strategies.row_coefficients`
-   (the same code as the PyTorch path: same policies, same errors).
+1. *Coefficients.* When they read neither ``n`` nor ``U`` (``binary``, ``binary_uniform``,
+   ``asymmetric``, ``prior`` with "keep" policies) and every label is known (no mask, no
+   ``ignore_index``, a bool target or ``validate=False``), every row has the same ``a, b, c``:
+   :func:`multilabel_ls.strategies.row_coefficients` runs once on the host on one-element
+   tensors and the kernel gets scalars (float32 only). Otherwise a *row-count pass* reads the
+   1-byte target and/or mask once (never the logits) for ``n, N, U`` and the target check, and
+   ``row_coefficients`` runs on the per-row vectors. Either way it is the same code as the
+   PyTorch path: same policies, same errors.
 2. *One pass over the logits*: read ``x`` and ``y``, write the gradient ``g`` (logits dtype,
-   scaled by ``s`` already) and one partial loss sum per (row, chunk).
+   scaled by ``s`` already) and one partial loss sum per (row, chunk), already multiplied by
+   ``s``, so the loss is the sum of the partials.
 
 The gradient of ``"mean"``/``"sum"`` is known in forward up to the upstream scalar ``go``, so it
 is written there; backward multiplies it in place by ``go`` with a kernel that exits at once when

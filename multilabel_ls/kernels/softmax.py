@@ -458,7 +458,7 @@ def _row_sums(p: Prepared) -> torch.Tensor:
         geo.N,
         geo.chunks,
         p.rows,
-        CB=min(triton.next_power_of_2(geo.chunks), 64),
+        CB=min(max(triton.next_power_of_2(geo.chunks), 16), 64),
         SBLOCK=SPARSE_BLOCK,
         CDT=p.cdt,
         HAS_MASK=p.mask is not None,

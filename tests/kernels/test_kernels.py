@@ -161,10 +161,10 @@ def test_sparse_row_with_many_positives(device):
 # --- shapes --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (6, 1), (3, 37), (2, 5000)])
+@pytest.mark.parametrize("shape", [(0, 4), (1, 1), (1, 5), (6, 1), (3, 37), (2, 5000)])
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_odd_shapes(strategy, shape, device):
-    """N = 1, B = 1, N not a power of two, N over one block (2048) split across programs.
+    """B = 0, N = 1, B = 1, N not a power of two, N over one block (2048) split in chunks.
 
     Where the strategy's default policy rejects a row (e.g. ``uniform`` with n = 0 when
     N = 1), both paths must raise the same error."""
