@@ -393,10 +393,16 @@ def _scale_kernel(g_ptr, go_ptr, numel, BLOCK: tl.constexpr, CDT: tl.constexpr):
     """``g *= go`` in place, with ``go`` a device scalar; a no-op (no memory traffic) if go == 1."""
     go = tl.load(go_ptr).to(CDT)
     if go != 1.0:
-        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-        m = offs < numel
-        g = tl.load(g_ptr + offs, mask=m, other=0.0).to(CDT)
-        tl.store(g_ptr + offs, (g * go).to(g_ptr.dtype.element_ty), mask=m)
+        step = tl.num_programs(0).to(tl.int64) * BLOCK
+        for start in range(tl.program_id(0).to(tl.int64) * BLOCK, numel, step):
+            offs = start + tl.arange(0, BLOCK)
+            m = offs < numel
+            g = tl.load(g_ptr + offs, mask=m, other=0.0).to(CDT)
+            tl.store(g_ptr + offs, (g * go).to(g_ptr.dtype.element_ty), mask=m)
+
+
+#: Programs of the in-place scale: a grid-stride loop, so ``go == 1`` costs a small launch.
+SCALE_PROGRAMS = 1024
 
 
 def scale_(g: torch.Tensor, go: torch.Tensor, cdt) -> torch.Tensor:
@@ -407,7 +413,7 @@ def scale_(g: torch.Tensor, go: torch.Tensor, cdt) -> torch.Tensor:
     block = 4096
     launch(
         _scale_kernel,
-        (triton.cdiv(g.numel(), block),),
+        (max(1, min(triton.cdiv(g.numel(), block), SCALE_PROGRAMS)),),
         g,
         go.reshape(1),
         g.numel(),

@@ -211,3 +211,34 @@ def test_forward_gradient_buffer_becomes_the_grad(device):
     ptr = loss.grad_fn.grad.data_ptr()  # the autograd node is the Function's ctx
     loss.backward()
     assert x.grad.data_ptr() == ptr
+
+
+@pytest.mark.parametrize(
+    ("strategy", "target", "forward", "backward"),
+    [
+        ("binary", "bool", ["_sigmoid_kernel"], ["_scale_kernel"]),
+        ("prior", "bool", ["_sigmoid_kernel"], ["_scale_kernel"]),
+        ("mass_preserving", "bool", ["_row_stats_kernel", "_sigmoid_kernel"], ["_scale_kernel"]),
+        ("binary", "int", ["_row_stats_kernel", "_sigmoid_kernel"], ["_scale_kernel"]),
+        ("binary", "sparse", ["_sigmoid_kernel", "_sigmoid_sparse_kernel"], ["_scale_kernel"]),
+        (
+            "uniform",
+            "bool",
+            ["_softmax_sums_kernel", "_softmax_rows_kernel", "_softmax_finish_kernel"],
+            ["_scale_kernel"],
+        ),
+    ],
+)
+def test_pass_structure(strategy, target, forward, backward, device, launches):
+    """The bandwidth design, as launches: sigmoid reads the logits once (plus a 1-byte target
+    pass only when the coefficients need row counts or the values need checking), softmax
+    twice; backward of "mean" only rescales the gradient written in forward."""
+    x, y = _batch(device, B=3, N=40)
+    x.requires_grad_()
+    tgt = {"bool": y, "int": y.long(), "sparse": PositiveIndices.from_dense(y)}[target]
+    kw = kwargs_for(strategy, 0.1, 40, torch.Generator().manual_seed(0))
+    loss = multilabel_smoothing_loss(x, tgt, strategy=strategy, backend="triton", **kw)
+    assert [n for n, _ in launches] == forward
+    launches.clear()
+    loss.backward()
+    assert [n for n, _ in launches] == backward
