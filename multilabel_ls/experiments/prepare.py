@@ -8,6 +8,11 @@ Order, all seeded by the run's seed and looking only at training rows:
    labels are noisy as they would be in practice; ``clean_validation=True`` corrupts the fit
    rows only. The test split is never touched.
 3. Standardisation with statistics of the fit rows (per feature; one mean/std for images).
+
+The rare-label set of the evaluation (:func:`.evaluate.rare_labels`) is fixed per data set: the
+base rates are those of the whole training split as loaded (fit + validation rows, before any
+label noise), so every seed, ε, strategy and noise model of a data set is scored on the same
+labels, and the test split is never consulted to choose them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from multilabel_ls.data import MultiLabelDataset, Standardizer, load_dataset, va
 from multilabel_ls.noise import apply_noise
 
 from .config import RunSpec
+from .evaluate import RARE_THRESHOLD, rare_labels
 
 
 @functools.lru_cache(maxsize=8)
@@ -32,7 +38,11 @@ def cached_dataset(name: str, data_dir: str | None) -> MultiLabelDataset:
 
 @dataclasses.dataclass
 class PreparedData:
-    """Arrays of one run (float32 features, float32 0/1 labels) and what was done to them."""
+    """Arrays of one run (float32 features, float32 0/1 labels) and what was done to them.
+
+    ``train_rates`` (float64, one per label) are the base rates of the data set's training
+    split, which select the rare labels of the evaluation.
+    """
 
     X_fit: np.ndarray
     Y_fit: np.ndarray
@@ -43,6 +53,7 @@ class PreparedData:
     image_shape: tuple[int, int, int] | None
     cardinality: float
     info: dict[str, Any]
+    train_rates: np.ndarray | None = None
 
 
 def _scale(X_fit: np.ndarray, image: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +92,8 @@ def prepare_data(spec: RunSpec, dataset: MultiLabelDataset | None = None) -> Pre
             ((X - mean) / scale).astype(np.float32) for X in (X_fit, X_val, X_test)
         )
     cardinality = float(Y_fit.sum(axis=1).mean())
+    rates = np.asarray(ds.Y_train, dtype=np.float64).mean(axis=0)
+    rare = rare_labels(rates, RARE_THRESHOLD)
     info = {
         "dataset": ds.name,
         "n_fit": len(fit_idx),
@@ -92,10 +105,19 @@ def prepare_data(spec: RunSpec, dataset: MultiLabelDataset | None = None) -> Pre
         "n_empty_fit_rows": int((Y_fit.sum(axis=1) == 0).sum()),
         "n_full_fit_rows": int((Y_fit.sum(axis=1) == ds.n_labels).sum()),
         "noise": {k: v for k, v in record.items() if not k.startswith("per_label")},
+        "rare": {
+            "threshold": RARE_THRESHOLD,
+            "source": "training split (fit + validation rows, before label noise)",
+            "n": len(rare),
+            "labels": rare.tolist(),
+            "names": [ds.label_names[j] for j in rare],
+            "train_rates": rates[rare].tolist(),
+            "n_with_test_positives": int((np.asarray(ds.Y_test)[:, rare].sum(axis=0) > 0).sum()),
+        },
     }
     f32 = np.float32
     return PreparedData(
         X_fit.astype(f32, copy=False), Y_fit.astype(f32), X_val.astype(f32, copy=False),
         Y_val.astype(f32), X_test.astype(f32, copy=False), ds.Y_test.astype(f32),
-        ds.image_shape, cardinality, info,
+        ds.image_shape, cardinality, info, rates,
     )  # fmt: skip

@@ -178,7 +178,7 @@ def run_one(
     logits = predict(model, torch.from_numpy(data.X_test)).numpy()
     metrics = evaluate(
         data.Y_test, logits, family, cardinality=data.cardinality,
-        threshold=spec.eval.threshold, n_bins=spec.eval.n_bins,
+        threshold=spec.eval.threshold, n_bins=spec.eval.n_bins, train_rates=data.train_rates,
     )  # fmt: skip
     loss_rec = {k: v for k, v in kw.items() if k != "prior"}
     loss_rec["prior"] = "label_priors(Y_fit, pseudo_count=1)" if "prior" in kw else None
