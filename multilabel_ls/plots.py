@@ -24,6 +24,8 @@ def plot_metric_vs_epsilon(
     families: Mapping[str, str] | None = None,
     title: str | None = None,
     ylabel: str | None = None,
+    reference: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    hline: float | None = None,
 ) -> Figure:
     """One line per strategy: the mean of ``metric`` against ε, with ± sd error bars.
 
@@ -36,6 +38,11 @@ def plot_metric_vs_epsilon(
     families : mapping of strategy -> {"sigmoid", "softmax"}, optional
         Softmax strategies are drawn dashed.
     title, ylabel : str, optional
+    reference : mapping of strategy -> (epsilons, values), optional
+        A predicted curve per strategy (e.g. a derivation's value), drawn dotted without
+        markers in the colour of that strategy's measured line.
+    hline : float, optional
+        Draw a thin horizontal line at this value (e.g. 0 for a signed error).
 
     Returns
     -------
@@ -47,7 +54,14 @@ def plot_metric_vs_epsilon(
         order = np.argsort(eps)
         e, m, s = (np.asarray(v, dtype=float)[order] for v in (eps, mean, sd))
         style = FAMILY_STYLE.get((families or {}).get(name, "sigmoid"), "-")
-        ax.errorbar(e, m, yerr=np.nan_to_num(s), ls=style, marker="o", ms=3, capsize=2, label=name)
+        bars = ax.errorbar(e, m, yerr=np.nan_to_num(s), ls=style, marker="o", ms=3, capsize=2,
+                           label=name)  # fmt: skip
+        if reference and name in reference:
+            re_, rv = (np.asarray(v, dtype=float) for v in reference[name])
+            o = np.argsort(re_)
+            ax.plot(re_[o], rv[o], ls=":", lw=1.5, color=bars.lines[0].get_color())
+    if hline is not None:
+        ax.axhline(hline, color="0.5", lw=0.8, zorder=0)
     ax.set_xlabel("ε")
     ax.set_ylabel(ylabel or metric)
     if title:

@@ -3,7 +3,9 @@
 :func:`write_report` reads only the store (metrics, records, test logits and labels), so a
 report can be rebuilt at any time, also while a grid is still running, without the data.
 Output in ``out_dir``: ``report.md``, ``summary.csv`` (every cell × metric: mean, sd, n,
-difference to ε = 0, p-value, wins) and ``figures/*.png``.
+difference to ε = 0, p-value, wins), ``figures/*.png`` and, when strategy pairs are given to
+compare, ``comparisons.csv`` (every pair × data set × ε × metric: means, difference, p-value,
+wins).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import datetime as _dt
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +23,11 @@ from tqdm.auto import tqdm
 
 from multilabel_ls import metrics as M
 from multilabel_ls.plots import plot_metric_vs_epsilon, plot_reliability_grid
+from multilabel_ls.strategies import STRATEGIES
 
-from .evaluate import METRICS, calibration_input
+from .evaluate import METRICS, RARE_METRICS, calibration_input
 from .store import ResultStore
-from .summary import Cell, baseline_of, cells_from_runs, compare
+from .summary import Cell, baseline_of, cells_from_runs, compare, strategy_pairs
 
 #: Metrics of the main tables and plots.
 HEADLINE = ("map_macro", "map_micro", "ece_classwise")
@@ -32,9 +36,17 @@ NAMES = {
     "map_micro": "micro mAP",
     "ece_classwise": "classwise ECE",
     "ece_pooled": "pooled ECE",
+    "map_macro_rare": "rare macro mAP",
+    "ece_classwise_rare": "rare ECE",
+    "brier_rare": "rare Brier",
+    "citl_rare": "rare CITL",
+    "citl_abs_rare": "rare |CITL|",
 }
 CALIBRATION = ("ece_classwise", "ece_pooled", "brier", "nll", "hamming_loss", "f1_micro",
-               "f1_macro", "f1_samples")  # fmt: skip
+               "f1_macro", "f1_samples", "ece_classwise_rare", "brier_rare", "citl_rare",
+               "citl_abs_rare")  # fmt: skip
+#: Metrics of the paired comparisons between strategies (``write_report(compare_pairs=...)``).
+COMPARE_METRICS = ("map_macro", "ece_classwise", *RARE_METRICS)
 PROXY_NOTE = (
     "† softmax strategies: computed on the proxy probability clip(c̄·softmax(x), 0, 1), "
     "c̄ = training label cardinality (a softmax models no per-label presence probability)."
@@ -116,6 +128,171 @@ def _plots(cells, group, headline, fig_dir, slug) -> list[str]:
     return out
 
 
+def predicted_citl_shift(cell: Cell, record: dict) -> float | None:
+    """D8.2's predicted change of the rare labels' mean prediction from ε = 0 to ``cell``.
+
+    The expected smoothed target of a label of base rate π exceeds π by ``ε(½ − π)`` for
+    ``binary``, ``ε(1/N − π)`` for ``binary_uniform``, ``ε(π̄ − π)`` for ``mass_preserving``
+    (π̄ = mean base rate ≈ training cardinality / N), ``ε₋(1 − π) − ε₊π`` for ``asymmetric`` and
+    0 for ``prior`` (derivations/08_prior.md, D8.2). A model at the smoothed optimum shifts its
+    mean prediction by that much, so averaged over the rare labels (π = their training base
+    rates) this is the predicted change of ``citl_rare`` against ε = 0.
+
+    Parameters
+    ----------
+    cell : Cell
+        A sigmoid-family cell.
+    record : dict
+        The stored record of one of its runs (for the rare labels' rates, ``N`` and ``c̄``).
+
+    Returns
+    -------
+    float or None
+        None for the softmax family (no per-label target mean to match) or without rare labels.
+    """
+    rare = record.get("data", {}).get("rare")
+    if not rare or not rare["n"] or cell.family != "sigmoid":
+        return None
+    pi = float(np.mean(rare["train_rates"]))
+    n_labels, eps = record["data"]["n_labels"], cell.epsilon
+    if cell.strategy == "binary":
+        return eps * (0.5 - pi)
+    if cell.strategy == "binary_uniform":
+        return eps * (1.0 / n_labels - pi)
+    if cell.strategy == "mass_preserving":
+        return eps * (record["data"]["train_cardinality"] / n_labels - pi)
+    if cell.strategy == "asymmetric":
+        return cell.epsilon_neg * (1 - pi) - cell.epsilon_pos * pi
+    if cell.strategy == "prior":
+        return 0.0
+    return None
+
+
+def _rare_summary(rare: dict | None) -> str:
+    if not rare:
+        return "—"
+    return f"{rare['n']} ({rare['n_with_test_positives']} with a test positive)"
+
+
+def _rare_section(cells, all_cells, records, group, fig_dir, slug) -> list[str]:
+    """Rare-label table (mean ± sd, Δ CITL vs ε = 0 and its D8.2 prediction) and CITL plot."""
+    rare = records[cells[0].keys[0]]["data"].get("rare")
+    if rare is None:
+        return ["Rare-label metrics: not recorded (runs stored before they existed).", ""]
+    head = (f"### Rare labels of {_dataset_name(group[0])}: training base rate < "
+            f"{rare['threshold']:g}")  # fmt: skip
+    if rare["n"] == 0:
+        return [head, "", "No label is rare in this data set.", ""]
+    lines = [
+        head, "",
+        f"{_rare_summary(rare)} of {records[cells[0].keys[0]]['data']['n_labels']} labels; "
+        f"mean training base rate {np.mean(rare['train_rates']):.4f}. Rare macro mAP averages "
+        "the rare labels with a test positive. CITL = mean predicted probability − observed "
+        "test rate, averaged over the rare labels (> 0: over-predicted). D8.2 Δ = predicted "
+        "CITL change from ε = 0 at the smoothed optimum (sigmoid family).", "",
+        "<details><summary>Rare labels (index: name, training base rate)</summary>", "",
+        ", ".join(f"{j}: {n} ({r:.4f})" for j, n, r in
+                  zip(rare["labels"], rare["names"], rare["train_rates"], strict=True)),
+        "", "</details>", "",
+    ]  # fmt: skip
+    head = ["strategy", "ε", "seeds", *(NAMES[m] for m in RARE_METRICS),
+            "Δ rare CITL vs ε=0 (p, wins)", "D8.2 Δ"]  # fmt: skip
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    series, ref, fams = {}, {}, {}
+    for c in cells:
+        pred = predicted_citl_shift(c, records[c.keys[0]])
+        dag = "†" if c.family == "softmax" else ""
+        row = [c.strategy, c.eps_label, str(len(c.seeds))]
+        row += [_pm(c, m) + (dag if m in CALIBRATION else "") for m in RARE_METRICS]
+        row += [_delta(c, baseline_of(c, all_cells), "citl_rare"),
+                "—" if pred is None or c.is_baseline else f"{pred:+.4f}"]  # fmt: skip
+        lines.append("| " + " | ".join(row) + " |")
+        base = baseline_of(c, all_cells)
+        if c.epsilon_pos is None:
+            e, mu, sd = series.setdefault(c.strategy, ([], [], []))
+            e.append(c.epsilon)
+            mu.append(c.mean("citl_rare"))
+            sd.append(c.sd("citl_rare"))
+            fams[c.strategy] = c.family
+            if pred is not None and base is not None:
+                re_, rv = ref.setdefault(c.strategy, ([], []))
+                re_.append(c.epsilon)
+                rv.append(base.mean("citl_rare") + pred)
+    lines += ["", PROXY_NOTE, ""]
+    if series:
+        fig = plot_metric_vs_epsilon(
+            series, metric="citl_rare", families=fams, reference=ref, hline=0.0,
+            ylabel="rare-label CITL (mean p − test rate)",
+            title=f"{_dataset_name(group[0])} · noise {group[2]} · dotted: ε = 0 + D8.2",
+        )  # fmt: skip
+        path = fig_dir / f"{slug}_citl_rare_vs_eps.png"
+        fig.savefig(path, dpi=110)
+        lines += [f"![{path.name}](figures/{path.name})", ""]
+    return lines
+
+
+def _check_pairs(compare_pairs) -> list[tuple[str, str]]:
+    pairs = []
+    for pair in compare_pairs:
+        if isinstance(pair, str) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise ValueError(
+                f"compare_pairs: expected (strategy_a, strategy_b) pairs, got {pair!r}"
+            )
+        a, b = pair
+        for name in (a, b):
+            if name not in STRATEGIES:
+                raise ValueError(
+                    f"compare_pairs: unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}"
+                )
+        if a == b:
+            raise ValueError(f"compare_pairs: a strategy against itself ({a!r})")
+        pairs.append((a, b))
+    return pairs
+
+
+def _comparison_section(cells: list[Cell], pairs: list[tuple[str, str]]) -> list[str]:
+    lines = [
+        "## Paired comparisons between strategies", "",
+        "Δ = mean over seeds of (A − B) at the same data set, setting, noise and ε; the seeds "
+        "are shared, so each seed gives one paired difference. p = two-sided paired t-test; "
+        "wins = seeds on which A is better (for the signed rare CITL: closer to 0). "
+        f"Metrics: {', '.join(NAMES.get(m, m) for m in COMPARE_METRICS)}. At ε = 0 every "
+        "sigmoid strategy is plain BCE, so A and B coincide there (Δ = 0, p n/a). Same "
+        "caveats as the ε-vs-0 tests (see Methods).", "",
+    ]  # fmt: skip
+    for a, b in pairs:
+        matched = strategy_pairs(cells, a, b)
+        lines += [f"### {a} vs {b}", ""]
+        if not matched:
+            lines += [f"No data set and ε at which the store holds both `{a}` and `{b}`.", ""]
+            continue
+        head = ["data set", "noise", "setting", "ε", "seeds"]
+        head += [f"Δ {NAMES.get(m, m)} (p, wins)" for m in COMPARE_METRICS]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for ca, cb in matched:
+            row = [_dataset_name(ca.dataset), ca.noise, ca.setting, ca.eps_label]
+            row.append(str(len(set(ca.seeds) & set(cb.seeds))))
+            row += [_delta(ca, cb, m) for m in COMPARE_METRICS]
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return lines
+
+
+def _write_comparisons_csv(path: Path, cells: list[Cell], pairs) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["dataset", "setting", "noise", "strategy_a", "strategy_b", "epsilon",
+                    "epsilon_pos", "epsilon_neg", "metric", "n", "mean_a", "mean_b",
+                    "diff_a_minus_b", "p_paired_t", "wins_a"])  # fmt: skip
+        for a, b in pairs:
+            for ca, cb in strategy_pairs(cells, a, b):
+                for m in METRICS:
+                    cmp = compare(ca, cb, m)
+                    w.writerow([ca.dataset, ca.setting, ca.noise, a, b, ca.epsilon,
+                                ca.epsilon_pos, ca.epsilon_neg, m, cmp.n, ca.mean(m),
+                                cb.mean(m), cmp.diff, cmp.p, cmp.wins])  # fmt: skip
+
+
 def _pooled_diagram(store, cell: Cell, records, y: np.ndarray, n_bins: int):
     """Reliability diagram of every test entry of every seed of ``cell`` (None without logits)."""
     scores, fmt = [], "probs"
@@ -167,6 +344,7 @@ def write_report(
     headline: tuple[str, ...] = HEADLINE,
     reliability: bool = True,
     progress: bool = False,
+    compare_pairs: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write ``report.md``, ``summary.csv`` and figures for the store at ``store_path``.
 
@@ -182,6 +360,10 @@ def write_report(
         Draw pooled reliability diagrams (ε = 0 and the largest ε of each strategy).
     progress : bool
         Show a progress bar over the result groups.
+    compare_pairs : sequence of (str, str)
+        Strategy pairs ``(a, b)`` to compare at equal ε on the shared seeds (section "Paired
+        comparisons between strategies" and ``comparisons.csv``): Δ = a − b of the metrics of
+        :data:`COMPARE_METRICS`, paired t-test p, wins of ``a``.
 
     Returns
     -------
@@ -193,11 +375,13 @@ def write_report(
     FileNotFoundError
         If there is no store at ``store_path``.
     ValueError
-        If the store holds no finished run, or ``headline`` names an unknown metric.
+        If the store holds no finished run, ``headline`` names an unknown metric, or a
+        ``compare_pairs`` entry is malformed or names an unknown strategy.
     """
     for m in headline:
         if m not in METRICS:
             raise ValueError(f"headline metric {m!r} is unknown; known: {', '.join(METRICS)}")
+    pairs = _check_pairs(compare_pairs)
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -228,6 +412,7 @@ def write_report(
             ]
             for name in _plots(mine, group, headline, fig_dir, slug):
                 lines += [f"![{name}](figures/{name})", ""]
+            lines += _rare_section(mine, cells, records, group, fig_dir, slug)
             if reliability:
                 rel = _reliability(store, mine, records, group, fig_dir, slug, n_bins)
                 if rel:
@@ -235,6 +420,9 @@ def write_report(
             lines += ["<details><summary>All metrics</summary>", "", *_all_metrics_table(mine),
                       "", "</details>", ""]  # fmt: skip
     _write_csv(out_dir / "summary.csv", cells)
+    if pairs:
+        lines += _comparison_section(cells, pairs)
+        _write_comparisons_csv(out_dir / "comparisons.csv", cells, pairs)
     lines += _methods()
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -283,7 +471,8 @@ def _data_table(runs, records) -> list[str]:
         "Means over the runs' seeds (each seed carves its own validation set and draws its own "
         "noise). c̄ = mean positives per fit row (the labels the model trains on).", "",
         "| data set | noise | fit / val / test rows | labels | c̄ | empty fit rows | "
-        "realised drop / add rate |", "|---|---|---|---|---|---|---|",
+        "realised drop / add rate | rare labels (training rate < 5 %) |",
+        "|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for (ds, noise), infos in by_data.items():
         d0 = infos[0]
@@ -293,7 +482,8 @@ def _data_table(runs, records) -> list[str]:
         add = _mean_rate([i["noise"]["realised_add_rate"] for i in infos])
         lines.append(
             f"| {_dataset_name(ds)} | {noise} | {d0['n_fit']} / {d0['n_val']} / {d0['n_test']} | "
-            f"{d0['n_labels']} | {card:.3f} | {empty:.1f} | {drop} / {add} |"
+            f"{d0['n_labels']} | {card:.3f} | {empty:.1f} | {drop} / {add} | "
+            f"{_rare_summary(d0.get('rare'))} |"
         )
     lines += ["", "Row policies passed to the loss (`n` = positives in a row, `N` = labels): "
               "`skip` drops a row the strategy leaves undefined from the loss and its mean.", "",
@@ -326,6 +516,17 @@ calibrated". ECE: 15 equal-width bins `[a, b)` (last bin closed), l1; classwise 
 then the mean over labels; pooled = all (sample, label) entries as one problem. Reliability
 diagrams pool every test entry of every seed of a cell.
 
+**Rare labels.** A label is rare when its base rate in the data set's training split (fit +
+validation rows, before label noise) is below 5 %; the set is fixed per data set, recorded
+with every run, and never looks at the test split. On the `K` rare labels: rare macro mAP =
+macro AP over the rare labels with a test positive; rare ECE = the classwise ECE above
+averaged over the rare labels only; rare Brier = mean over rare labels of the per-label
+Brier score; rare CITL (calibration-in-the-large) = mean over rare labels of (mean predicted
+probability − observed test rate), signed (> 0: over-predicted); rare |CITL| = the mean of
+the absolute per-label values (a one-bin ECE per label). With few test positives per rare
+label these numbers are noisy, and a rare label without test positives has an undefined AP
+but a defined calibration (its test rate is 0).
+
 **Statistics.** Mean ± sample sd (ddof = 1) over seeds. Each cell is compared with the ε = 0
 cell of the same data set, setting, noise and strategy (`ε₊ = ε₋ = 0` for the asymmetric
 ones) on the seeds both have, by the two-sided **paired t-test** on the per-seed differences
@@ -336,6 +537,13 @@ comparisons in a table (expect about one p < 0.05 in twenty null comparisons); a
 or Wilcoxon signed-rank test cannot go below p = 0.0625 with 5 pairs, which is why the t-test
 is the headline and the win count is shown next to it. The seeds share the data split, so the
 spread shows training variability, not variability over data sets.
+
+**Strategy comparisons.** Two strategies at the same data set, setting, noise and ε are
+compared the same way: the paired t-test on the per-seed differences A − B over the shared
+seeds (same carve, noise, initialisation and batch order), with wins = seeds on which A is
+better (for the signed rare CITL: smaller in absolute value). The same caveats hold: few
+degrees of freedom, normality assumed, and no correction for the many metrics × ε × data sets
+compared.
 """
 
 

@@ -12,6 +12,11 @@ power and leans on the differences being roughly normal; its p-values are not co
 the many comparisons of a grid. The sign count (on how many seeds ε beat ε = 0) is reported
 next to it; note that an exact sign or Wilcoxon signed-rank test cannot go below p = 0.0625
 with 5 pairs, which is why it is not the headline test.
+
+Strategies are compared with each other the same way (:func:`strategy_pairs`, then
+:func:`compare` with the second strategy's cell as the base): two strategies at the same data
+set, setting, noise and ε share every seed-driven choice, so the per-seed differences isolate
+the effect of the strategy.
 """
 
 from __future__ import annotations
@@ -91,11 +96,12 @@ class Cell:
 
 @dataclasses.dataclass
 class Comparison:
-    """A cell against its ε = 0 baseline on the shared seeds, for one metric.
+    """A cell against a base cell (its ε = 0 baseline, or another strategy) on the shared seeds.
 
-    ``diff`` is the mean of (cell − baseline); ``wins`` counts the seeds where the cell is
-    better in the metric's direction; ``p`` is the paired t-test p-value (NaN when undefined:
-    fewer than 2 shared seeds, or all differences equal).
+    ``diff`` is the mean of (cell − base); ``wins`` counts the seeds where the cell is
+    better in the metric's direction (for a signed error, direction ``"zero"``: smaller in
+    absolute value); ``p`` is the paired t-test p-value (NaN when undefined: fewer than 2
+    shared seeds, or all differences equal).
     """
 
     n: int
@@ -130,14 +136,40 @@ def baseline_of(cell: Cell, cells: list[Cell]) -> Cell | None:
     return None
 
 
+def strategy_pairs(cells: list[Cell], a: str, b: str) -> list[tuple[Cell, Cell]]:
+    """``(cell of a, cell of b)`` for every group and ε at which both strategies have a cell.
+
+    Parameters
+    ----------
+    cells : list of Cell
+        From :func:`cells_from_runs`.
+    a, b : str
+        Strategy names; ``a`` is compared against ``b`` (``diff = a − b``).
+
+    Returns
+    -------
+    list of (Cell, Cell)
+        In the order of ``a``'s cells; cells match on data set, setting, noise, ε, ε₊ and ε₋.
+    """
+
+    def key(c: Cell) -> tuple:
+        return c.group(), c.epsilon, c.epsilon_pos, c.epsilon_neg
+
+    of_b = {key(c): c for c in cells if c.strategy == b}
+    return [(c, of_b[key(c)]) for c in cells if c.strategy == a and key(c) in of_b]
+
+
 def compare(cell: Cell, base: Cell, metric: str) -> Comparison:
     """Paired comparison of ``cell`` with ``base`` on their shared seeds (see module docstring)."""
     shared = sorted(set(cell.seeds) & set(base.seeds))
     a = np.array([cell.values[metric][cell.seeds.index(s)] for s in shared])
     b = np.array([base.values[metric][base.seeds.index(s)] for s in shared])
     d = a - b
-    sign = 1.0 if METRICS.get(metric, "higher") == "higher" else -1.0
-    wins = int((sign * d > 0).sum())
+    direction = METRICS.get(metric, "higher")
+    if direction == "zero":
+        wins = int((np.abs(a) < np.abs(b)).sum())
+    else:
+        wins = int(((1.0 if direction == "higher" else -1.0) * d > 0).sum())
     if len(d) < 2 or not np.isfinite(d).all() or np.ptp(d) == 0:
         p = math.nan  # the t statistic is undefined (no spread) or there are too few pairs
     else:
