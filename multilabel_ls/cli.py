@@ -11,6 +11,8 @@ mass_preserving, uniform, positive_split, unnormalized; ε ∈ {0, 0.05, 0.1, 0.
 5 seeds) into ``results/yeast/results.sqlite`` and writes ``results/yeast/report.md``.
 Run it again and finished runs are skipped. Under ``torchrun --nproc_per_node K -m
 multilabel_ls.cli run ...`` every run is trained data-parallel over K processes.
+``mlls report results/yeast --compare prior:binary`` adds paired tests of ``prior`` against
+``binary`` at equal ε on the shared seeds (repeat ``--compare`` for more pairs).
 """
 
 from __future__ import annotations
@@ -62,6 +64,13 @@ def _pairs(text: str) -> list[list[float]]:
     return out
 
 
+def _strategy_pair(text: str) -> tuple[str, str]:
+    a, sep, b = text.partition(":")
+    if not sep or not a.strip() or not b.strip():
+        raise argparse.ArgumentTypeError(f"expected STRATEGY_A:STRATEGY_B, got {text!r}")
+    return a.strip(), b.strip()
+
+
 # flag dest -> (config section or None, config field)
 _OVERRIDES = {
     "name": (None, "name"),
@@ -86,6 +95,13 @@ _OVERRIDES = {
     "threshold": ("eval", "threshold"),
     "n_bins": ("eval", "n_bins"),
 }
+
+
+_COMPARE = {
+    "type": _strategy_pair, "action": "append", "metavar": "A:B",
+    "help": "in the report, compare strategy A with B at the same ε on the shared seeds (paired "
+    "t-test, wins; repeatable), e.g. --compare prior:binary",
+}  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--workers", type=int, default=None, help="worker processes (default 2)")
     x.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     x.add_argument("--no-report", action="store_true", help="do not write the report")
+    x.add_argument("--compare", **_COMPARE)
     x.add_argument("--no-progress", action="store_true", help="no progress bar")
     x.add_argument("--dry-run", action="store_true", help="print the grid and exit")
 
@@ -154,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--metrics", type=_names, help="headline metrics (default: "
                      "map_macro,map_micro,ece_classwise)")  # fmt: skip
     rep.add_argument("--no-reliability", action="store_true", help="skip reliability diagrams")
+    rep.add_argument("--compare", **_COMPARE)
 
     d = sub.add_parser("datasets", help="list or describe data sets")
     dsub = d.add_subparsers(dest="action", required=True, metavar="{list,describe}")
@@ -190,6 +208,21 @@ def build_config(args: argparse.Namespace):
     return config_from_dict(data)
 
 
+def _compare_error(pairs) -> str | None:
+    """The usage error of ``--compare`` pairs (unknown or repeated strategy), or None."""
+    from multilabel_ls.strategies import STRATEGIES
+
+    for a, b in pairs or ():
+        for name in (a, b):
+            if name not in STRATEGIES:
+                return (
+                    f"--compare {a}:{b}: unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}"
+                )
+        if a == b:
+            return f"--compare {a}:{b}: a strategy cannot be compared with itself"
+    return None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from multilabel_ls.experiments.config import ConfigError
     from multilabel_ls.experiments.distributed import init_from_env, shutdown
@@ -199,6 +232,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = build_config(args)
     except ConfigError as e:
         _err(str(e))
+        return 2
+    if (msg := _compare_error(args.compare)) is not None:
+        _err(msg)
         return 2
     store = args.store or args.out / STORE_NAME
     grid = config.expand()
@@ -230,18 +266,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _err(f"run {f['label']} failed: {f['error']}")
         code = 0 if summary.ok else 1
         if not args.no_report:
-            code = max(code, _write_report(store, args.out, None, True, not args.no_progress))
+            code = max(code, _write_report(store, args.out, None, True, not args.no_progress,
+                                           args.compare))  # fmt: skip
         return code
     finally:
         shutdown(ctx)
 
 
-def _write_report(store: Path, out: Path, metrics, reliability: bool, progress: bool) -> int:
+def _write_report(
+    store: Path, out: Path, metrics, reliability: bool, progress: bool, compare=None
+) -> int:
     from multilabel_ls.experiments.report import HEADLINE, write_report
 
     try:
         path = write_report(store, out, headline=tuple(metrics or HEADLINE),
-                            reliability=reliability, progress=progress)  # fmt: skip
+                            reliability=reliability, progress=progress,
+                            compare_pairs=compare or ())  # fmt: skip
     except (FileNotFoundError, ValueError) as e:
         _err(str(e))
         return 1
@@ -250,12 +290,15 @@ def _write_report(store: Path, out: Path, metrics, reliability: bool, progress: 
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    if (msg := _compare_error(args.compare)) is not None:
+        _err(msg)
+        return 2
     store = args.store / STORE_NAME if args.store.is_dir() else args.store
     if not store.is_file():
         _err(f"no result store at {str(store)!r}")
         return 2
     out = args.out or store.parent
-    return _write_report(store, out, args.metrics, not args.no_reliability, True)
+    return _write_report(store, out, args.metrics, not args.no_reliability, True, args.compare)
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:

@@ -35,9 +35,11 @@ def test_run_then_report_then_resume(tmp_path, capsys):
     assert main(["run", "--out", str(tmp_path), *TINY, "--no-report"]) == 0
     assert "0 runs trained, 8 already in the store" in capsys.readouterr().out
     other = tmp_path / "again"
-    assert main(["report", str(tmp_path), "--out", str(other), "--no-reliability"]) == 0
+    argv = ["report", str(tmp_path), "--out", str(other), "--no-reliability"]
+    assert main([*argv, "--compare", "uniform:binary"]) == 0
     text = (other / "report.md").read_text()
     assert "| uniform | softmax | 0.2 | 2 |" in text
+    assert "### uniform vs binary" in text and (other / "comparisons.csv").is_file()
     assert not list((other / "figures").glob("*reliability*"))
 
 
@@ -73,6 +75,8 @@ def test_config_file_with_flag_overrides(tmp_path, capsys):
         (["run", "--config", "missing.toml"], "config file 'missing.toml' does not exist"),
         (["run", "--workers", "0", "--seeds", "1", "--epsilons", "0"], "workers must be"),
         (["report", "no/such/dir"], "no result store at"),
+        (["report", ".", "--compare", "prior:binray"], "--compare prior:binray: unknown strategy"),
+        (["run", "--compare", "prior:prior", "--seeds", "1"], "cannot be compared with itself"),
         (["datasets", "describe", "nope"], "unknown dataset 'nope'; known names:"),
     ],
 )
@@ -101,6 +105,9 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["run", "--seeds", "2", "--seed-list", "1"])
     assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["report", ".", "--compare", "prior"])
+    assert e.value.code == 2 and "expected STRATEGY_A:STRATEGY_B" in capsys.readouterr().err
 
 
 def test_failed_runs_exit_1(tmp_path, capsys, monkeypatch):
