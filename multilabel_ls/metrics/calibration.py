@@ -388,6 +388,12 @@ def log_loss(y_true, y_score, *, input_format, average="classwise", ignore_mask=
     -------
     float or ndarray of shape (n_labels,)
 
+    References
+    ----------
+    .. [1] I. J. Good, "Rational Decisions", Journal of the Royal Statistical Society B 14(1),
+       1952.
+    .. [2] scikit-learn, ``sklearn.metrics.log_loss``.
+
     Examples
     --------
     >>> round(log_loss([1, 0], [0.0, 0.0], input_format="probs"), 4)

@@ -186,7 +186,18 @@ def plot_reliability_diagram(y_true, y_score, *, input_format, axes=None, title=
     """Reliability diagram figure: ``reliability_diagram(...).plot(axes, title=title)``.
 
     Keyword arguments are those of :func:`reliability_diagram`. Returns the matplotlib
-    ``Figure``.
+    ``Figure`` (reliability panel with gap bars above, counts below; see
+    :meth:`ReliabilityDiagram.plot`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.random((500, 4))
+    >>> y = rng.random((500, 4)) < p**2  # over-confident scores
+    >>> fig = plot_reliability_diagram(y, p, input_format="probs", n_bins=10, title="pooled")
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['Fraction of positives', 'Count']
     """
     diagram = reliability_diagram(y_true, y_score, input_format=input_format, **kwargs)
     return diagram.plot(axes, title=title)

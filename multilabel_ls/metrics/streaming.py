@@ -316,6 +316,17 @@ class CalibrationError(Metric):
     ``3 * n_labels * n_bins`` floats whatever the amount of data (torchmetrics keeps every
     prediction). Equal-mass bins need all the data and are only offered by the function.
     :meth:`reliability_diagram` gives the diagram of the accumulated data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = CalibrationError(input_format="logits", n_bins=10)
+    >>> for _ in range(3):  # e.g. once per validation batch
+    ...     m.update(np.array([[1, 0], [0, 0]]), np.array([[2.0, -1.0], [0.5, -3.0]]))
+    >>> round(m.compute(), 4)
+    0.2645
+    >>> m.reliability_diagram(label=0).count.sum()
+    np.int64(6)
     """
 
     _sum_names = ("count", "sum_p", "sum_y")
