@@ -7,9 +7,10 @@ Pipeline
 that changes its result) → :func:`run_grid` (skips runs already in the store; worker
 processes or torchrun/DDP) → :func:`run_one` (seeded validation carve, noise, standardisation,
 MLP/CNN, early stopping on validation macro mAP) → :func:`evaluate` (every metric of
-:mod:`multilabel_ls.metrics`, on the score conventions of :mod:`.scores`) →
-:class:`ResultStore` (SQLite, one atomic row per run) → :func:`write_report` (Markdown,
-CSV, PNG figures; mean ± sd over seeds and a paired t-test against ε = 0).
+:mod:`multilabel_ls.metrics`, on the score conventions of :mod:`.scores`, also restricted to
+the rare labels of :func:`rare_labels`) → :class:`ResultStore` (SQLite, one atomic row per
+run) → :func:`write_report` (Markdown, CSV, PNG figures; mean ± sd over seeds, a paired t-test
+against ε = 0, and paired tests between strategies at equal ε).
 
 The ``mlls`` command line (:mod:`multilabel_ls.cli`) drives the same functions.
 """
@@ -24,7 +25,7 @@ from .config import (
     load_config,
 )
 from .distributed import DistContext, init_from_env
-from .evaluate import METRICS, evaluate
+from .evaluate import METRICS, RARE_METRICS, RARE_THRESHOLD, evaluate, rare_labels
 from .report import write_report
 from .runner import GridSummary, run_grid
 from .scores import presence_probabilities, ranking_scores
@@ -33,6 +34,8 @@ from .training import run_one
 
 __all__ = [
     "METRICS",
+    "RARE_METRICS",
+    "RARE_THRESHOLD",
     "ConfigError",
     "DistContext",
     "EvalConfig",
@@ -47,6 +50,7 @@ __all__ = [
     "load_config",
     "presence_probabilities",
     "ranking_scores",
+    "rare_labels",
     "run_grid",
     "run_one",
     "write_report",
