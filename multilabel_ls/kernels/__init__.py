@@ -99,4 +99,8 @@ def fused_loss(logits, config, source, weight, pos_weight, reduction: str) -> to
         from .softmax import SoftmaxLoss as Fn
     else:
         from .sigmoid import SigmoidLoss as Fn
+    if logits.is_cuda and logits.device.index != torch.cuda.current_device():
+        # Triton launches on the current device; autograd sets it for backward itself
+        with torch.cuda.device(logits.device):
+            return Fn.apply(logits, p, config, reduction, need_grad)
     return Fn.apply(logits, p, config, reduction, need_grad)
