@@ -272,6 +272,11 @@ def main() -> int:
         reps = min(args.reps, 2)
     else:
         methods, shapes, reps = args.methods, args.shapes or SHAPES, args.reps
+    from multilabel_ls.kernels import triton_available
+
+    if not triton_available():
+        print("bench_loss: triton is not installed; the kernel methods are left out.")
+        methods = [m for m in methods if not m.startswith("triton")]
     flush = None if smoke else torch.empty(256 << 20, dtype=torch.uint8, device=device)
     env = Env(device, smoke, flush)
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
