@@ -196,6 +196,8 @@ def check_scores(s: Array, valid: Array | None, name: str = "y_score") -> Array:
             return s.to(torch.float32)
         if not s.is_floating_point():
             return s.to(torch.float64)
+        if valid is None and not bool(torch.isnan(s.min())):  # min propagates NaN
+            return s
         nan = torch.isnan(s)
         if valid is not None:
             nan &= valid

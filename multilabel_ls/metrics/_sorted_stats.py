@@ -60,9 +60,9 @@ _TRANSPOSE_BLOCK = 64
 _TILE_BYTES = 1 << 17
 # Below this many entries threads cost more than they save.
 _PARALLEL_MIN_ELEMENTS = 1 << 20
-# torch: at most this many entries sorted at once (about 50 bytes of temporaries each:
-# 420 MiB, below 3x the 200 MiB float32 scores of a 50,000 x 1,000 problem).
-_TORCH_CHUNK_ELEMENTS = 1 << 23
+# torch: at most this many entries sorted at once (about 40 bytes of temporaries each:
+# 160 MiB, below the 200 MiB of float32 scores of a 50,000 x 1,000 problem).
+_TORCH_CHUNK_ELEMENTS = 1 << 22
 
 _MASKED_F32 = np.int64(-(2**31) - 1) * 2 + 1  # below every (sortable float32) * 2 + bit
 
@@ -365,15 +365,16 @@ def _numpy_row_stats(s, y, valid, layout: str) -> RowStats:
 
 
 def _sortable_torch(s: torch.Tensor) -> torch.Tensor:
+    """Sortable integers of the scores' own width (in place after the first op)."""
     if s.dtype == torch.float64:
-        i = s.view(torch.int64)
-        m = i >> 63
-        u = (i & 0x7FFF_FFFF_FFFF_FFFF) ^ m
+        i, mask = s.view(torch.int64), 0x7FFF_FFFF_FFFF_FFFF
     else:
-        i = s.to(torch.float32).view(torch.int32)  # float16 / bfloat16 widen exactly
-        m = i >> 31
-        u = (i & 0x7FFF_FFFF) ^ m
-    return u - m
+        i, mask = s.to(torch.float32).view(torch.int32), 0x7FFF_FFFF  # f16 / bf16 widen
+    m = i >> (i.element_size() * 8 - 1)
+    u = i & mask
+    u ^= m
+    u -= m  # -|bits| for negative floats, -0.0 -> 0
+    return u
 
 
 def _dense_stats_torch(gs: torch.Tensor, ys: torch.Tensor) -> tuple:
@@ -389,8 +390,9 @@ def _dense_stats_torch(gs: torch.Tensor, ys: torch.Tensor) -> tuple:
     ratio = tp.double().div_(cnt).mul_(ys)
     ap_sum = ratio.sum(1)
     del ratio
-    rl_sum = ((cnt - tp) * ys).sum(1).double()
-    coverage = (cnt * ys).amax(1).to(torch.int64)
+    cnt *= ys  # cnt of positives, 0 elsewhere
+    coverage = cnt.amax(1)
+    rl_sum = (cnt.sum(1) - tp.mul_(ys).sum(1, dtype=torch.int64)).double()
     top_cnt = M - gl
     top_pos = n_pos - cex.gather(1, gl[:, None])[:, 0]
     return n_pos, ap_sum, rl_sum, coverage, top_pos, top_cnt
@@ -416,12 +418,8 @@ def _torch_row_stats(s, y, valid, layout: str) -> RowStats:
         del keys
         ys = y[r0 : r0 + chunk].to(torch.int32).gather(1, order)
         del order
-        start = torch.ones(sk.shape, dtype=torch.bool, device=sk.device)
-        start[:, 1:] = sk[:, 1:] != sk[:, :-1]
+        gs = torch.searchsorted(sk, sk, side="left")  # first index of each tie group
         del sk
-        ar = torch.arange(M, device=start.device)
-        gs = torch.cummax(torch.where(start, ar, 0), dim=1).values  # start of each tie group
-        del start
         parts.append(_dense_stats_torch(gs, ys))
         del gs, ys
     cols = [torch.cat([p[i] for p in parts]) for i in range(6)]
