@@ -130,6 +130,7 @@ class Prepared:
     y_score: Array  # real; values at masked entries are arbitrary
     valid: Array | None  # bool, True = entry is used; None = no mask
     was_1d: bool
+    nonneg: bool = False  # every score is known to be >= 0 (lets AP use 32-bit keys at once)
 
     @property
     def torch(self) -> bool:
@@ -296,7 +297,8 @@ def prepare(
         valid = ~mask
     yt = check_targets(yt, valid)
     ys = check_scores(ys, valid, score_name)
-    return Prepared(yt, ys, valid, was_1d)
+    nonneg = not is_torch(ys) and valid is None and bool(ys.min() >= 0)
+    return Prepared(yt, ys, valid, was_1d, nonneg)
 
 
 class Probabilities:

@@ -54,8 +54,9 @@ from ._inputs import Prepared
 # Work unit for the NumPy kernels: about 4 MiB of int64 keys, which keeps the elementwise
 # passes in cache while amortising Python overhead per chunk.
 _CHUNK_ELEMENTS = 1 << 19
-# Labels turned into rows at once for macro AP (64 labels x 50,000 samples: 25 MiB of keys).
-_TRANSPOSE_BLOCK = 64
+# Labels turned into rows at once for macro AP (128 labels x 50,000 samples: 25 MiB of
+# uint32 keys); wider blocks amortise the per-tile overhead.
+_TRANSPOSE_BLOCK = 128
 # Bytes of a tile transposed while in cache (fits in L2).
 _TILE_BYTES = 1 << 17
 # Below this many entries threads cost more than they save.
@@ -82,7 +83,7 @@ def row_stats(data: Prepared, layout: str) -> RowStats:
     """Statistics of every problem. ``layout``: ``"columns"``, ``"rows"`` or ``"flat"``."""
     if data.torch:
         return _torch_row_stats(data.y_score, data.y_true, data.valid, layout)
-    return _numpy_row_stats(data.y_score, data.y_true, data.valid, layout)
+    return _numpy_row_stats(data.y_score, data.y_true, data.valid, layout, data.nonneg)
 
 
 # ----------------------------------------------------------------------------- NumPy
@@ -107,11 +108,11 @@ def _as_float32_if_exact(s: np.ndarray, v: np.ndarray | None) -> np.ndarray | No
     return s32 if exact.all() else None
 
 
-def _encode_and_sort(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> tuple:
+def _encode_and_sort(s, y, v, nonneg: bool = False) -> tuple:
     """Statistics of contiguous rows, through the cheapest lossless key encoding."""
     s32 = _as_float32_if_exact(s, v)
     if s32 is not None:
-        keys = _keys_f32(s32, y, v, _u32_offset(s32))
+        keys = _keys_f32(s32, y, v, _NONNEG if nonneg else _u32_offset(s32))
     else:
         u = _sortable_i64_from_f64(np.ascontiguousarray(s))
         lo = _offset_if_room(u, v)
@@ -174,27 +175,35 @@ def _transposed(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _transposed_keys_f32(s: np.ndarray, y: np.ndarray, v: np.ndarray | None) -> np.ndarray:
+def _transposed_keys_f32(s, y, v, offset: int | str | None = None) -> np.ndarray:
     """Packed keys of the columns of ``s`` as rows, encoded tile by tile while in cache."""
-    offset = _u32_offset(s)
+    offset = _u32_offset(s) if offset is None else offset
     out = np.empty(s.shape[::-1], np.int64 if offset is None else np.uint32)
     for sl in _tiles(s.shape[0], s.shape[1], out.itemsize):
         out[:, sl] = _keys_f32(s[sl], y[sl], None if v is None else v[sl], offset).T
     return out
 
 
-def _u32_offset(s: np.ndarray) -> int | None:
-    """Sortable value of min(s) when float32 keys of ``s`` fit in 32 bits, else None.
+_NONNEG = "nonneg"
 
-    ``(sortable(s) - min + 1) * 2 + bit`` fits in a uint32 when the sortable values span
-    less than 2**31 - 1, e.g. for any probabilities (0.0 to 1.0 spans 0x3F800000); the sort
-    then moves half the bytes. Masked entries count too (conservative); NaN there: None.
+
+def _u32_offset(s: np.ndarray) -> int | str | None:
+    """How float32 keys of ``s`` fit in 32 bits: ``"nonneg"``, an offset, or None (int64).
+
+    Non-negative scores (probabilities): the float bits shifted left by one are already in
+    order, -0.0 and +0.0 both become 0 (the shift drops the sign bit), and +inf's bits
+    (0x7F800000) leave room for the label bit and a masked key. Otherwise
+    ``(sortable(s) - min + 1) * 2 + bit`` fits when the sortable values span less than
+    2**31 - 1. Either way the sort then moves half the bytes. Masked entries count too
+    (conservative); NaN there: None.
     """
     if s.size == 0:
         return None
     ends = np.array([s.min(), s.max()], dtype=np.float32)
     if np.isnan(ends).any():
         return None
+    if ends[0] >= 0:
+        return _NONNEG
     lo, hi = (int(v) for v in _sortable_i32(ends))
     return lo if hi - lo < 2**31 - 1 else None
 
@@ -208,22 +217,22 @@ def _sortable_i32(s: np.ndarray) -> np.ndarray:
     return u
 
 
-def _keys_f32(s, y, v, offset: int | None = None) -> np.ndarray:
-    """Packed keys of float32 scores: uint32 with ``offset`` (see _u32_offset), else int64."""
-    u = _sortable_i32(s)
-    if offset is not None:
-        u -= np.int32(offset - 1)  # now in [1, 2**31 - 1]
-        k = u.view(np.uint32)
+def _keys_f32(s, y, v, offset: int | str | None = None) -> np.ndarray:
+    """Packed keys of float32 scores: uint32 for an ``offset`` from _u32_offset, else int64."""
+    if offset == _NONNEG:
+        k = np.left_shift(s.view(np.uint32), np.uint32(1))  # 2 * bits; both zeros -> 0
+        k += np.uint32(2)  # 0 and 1 stay free for masked entries
+    elif offset is not None:
+        k = _sortable_i32(s)
+        k -= np.int32(offset - 1)  # now in [1, 2**31 - 1]
+        k = k.view(np.uint32)
         k <<= np.uint32(1)
-        k |= (~y).view(np.uint8)
-        if v is not None:
-            np.copyto(k, np.uint32(1), where=~v)  # below every real key, labelled negative
-        return k
-    k = u.astype(np.int64)
-    k <<= 1
+    else:
+        k = _sortable_i32(s).astype(np.int64)
+        k <<= 1
     k |= (~y).view(np.uint8)
     if v is not None:
-        np.copyto(k, _MASKED_F32, where=~v)
+        np.copyto(k, k.dtype.type(1) if k.dtype == np.uint32 else _MASKED_F32, where=~v)
     return k
 
 
@@ -305,7 +314,7 @@ def _dense_stats_np(sk: np.ndarray, ys: np.ndarray) -> tuple:
     return n_pos, ap_sum, rl_sum, coverage, top_pos, top_cnt
 
 
-def _numpy_row_stats(s, y, valid, layout: str) -> RowStats:
+def _numpy_row_stats(s, y, valid, layout: str, nonneg: bool = False) -> RowStats:
     if layout == "flat":
         s, y = s.reshape(1, -1), y.reshape(1, -1)
         valid = None if valid is None else valid.reshape(1, -1)
@@ -325,7 +334,7 @@ def _numpy_row_stats(s, y, valid, layout: str) -> RowStats:
             c1 = min(b1, c0 + chunk)
             vc = None if valid is None else np.ascontiguousarray(valid[c0:c1])
             put(c0, _encode_and_sort(np.ascontiguousarray(s[c0:c1]),
-                                     np.ascontiguousarray(y[c0:c1]), vc))  # fmt: skip
+                                     np.ascontiguousarray(y[c0:c1]), vc, nonneg))  # fmt: skip
 
     def columns(b0: int, b1: int) -> None:
         # Labels b0:b1 become rows: keys are built in cache-sized tiles of the (N, L) input
@@ -334,7 +343,7 @@ def _numpy_row_stats(s, y, valid, layout: str) -> RowStats:
         vb = None if valid is None else valid[:, b0:b1]
         s32 = _as_float32_if_exact(sb, vb)
         if s32 is not None:
-            keys = _transposed_keys_f32(s32, yb, vb)
+            keys = _transposed_keys_f32(s32, yb, vb, _NONNEG if nonneg else None)
             for c0 in range(0, b1 - b0, chunk):
                 kc = keys[c0 : c0 + chunk]
                 kc.sort(axis=1)
