@@ -164,7 +164,7 @@ def test_signed_zero_and_subnormals(backend):
         tiny = np.finfo(dtype).smallest_subnormal
         s = np.array([-0.0, 0.0, tiny, 2 * tiny, np.inf, 0.5], dtype=dtype)
         y = np.array([1, 0, 1, 0, 0, 1])
-        stand_in = np.where(np.isinf(s), 1e300, s).astype(np.float64)
+        stand_in = np.where(np.isinf(s), 1e300, s.astype(np.float64))
         got = call(average_precision, y, s, backend=backend)
         assert_close(got, sk_ap(y, stand_in, None))
         assert_close(got, ap_textbook(y, s))
