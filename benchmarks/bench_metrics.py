@@ -5,9 +5,11 @@ and 20,000 x 100, on the CPU and, when one is visible, on CUDA. Every measuremen
 fresh subprocess so that its peak memory (peak RSS above the process's footprint once the
 data exist; ``torch.cuda.max_memory_allocated`` above the data on a GPU) is its own.
 
-Prints a table of median times (and the spread over the repeats), ratios to scikit-learn
-and to torchmetrics on the same device, peak memory, and the difference of the macro AP
-from scikit-learn's. ``--csv PATH`` appends the rows with the versions and the git SHA.
+Prints a table of median wall times (and the spread over the repeats), the CPU time of
+the process (all threads: multilabel_ls uses up to one thread per core, scikit-learn one),
+ratios of wall times to scikit-learn and to torchmetrics on the same device, peak memory,
+and the difference of the macro AP from scikit-learn's. On a shared machine other
+processes inflate the wall times; the ratios are taken within one run. ``--csv PATH`` appends the rows with the versions and the git SHA.
 
     python benchmarks/bench_metrics.py [--sizes 50000x1000,20000x100] [--repeats 5] [--csv out.csv]
 
@@ -124,19 +126,21 @@ def worker(lib: str, n: int, l: int, device: str, repeats: int) -> dict:
         torch.cuda.synchronize()
     first = time.perf_counter() - t0
     peak = (torch.cuda.max_memory_allocated() - base_gpu) if cuda else _peak_rss_bytes() - base
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats if first < 5 else 1):  # a slow library is timed once more only
         if cuda:
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         value = run()
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)  # all threads of this process
     return {
         "lib": lib, "n": n, "l": l, "device": device, "value": float(value),
         "median_s": float(np.median(times)), "min_s": float(np.min(times)),
         "max_s": float(np.max(times)), "runs": len(times), "peak_mib": max(peak, 0) / 2**20,
+        "cpu_s": float(np.median(cpu_times)),
         "data_mib": scores.nbytes / 2**20,
     }  # fmt: skip
 
@@ -180,7 +184,8 @@ def main() -> None:
     versions = _versions()
     print(f"macro AP, random scores with ties, 5% positives; {versions}")
     header = (f"{'size':>13} {'device':>6} {'library':>13} {'median s':>9} {'spread s':>15} "
-              f"{'vs sklearn':>10} {'vs tm':>7} {'peak MiB':>9} {'x data':>7} {'|dAP|':>8}")  # fmt: skip
+              f"{'cpu s':>7} {'vs sklearn':>10} {'vs tm':>7} {'peak MiB':>9} {'x data':>7} "
+              f"{'|dAP|':>8}")  # fmt: skip
     print(header)
     print("-" * len(header))
     rows = []
@@ -196,7 +201,7 @@ def main() -> None:
                 spread = f"{r['min_s']:.3f}-{r['max_s']:.3f}"
                 vs_tm = f"{tm['median_s'] / r['median_s']:.1f}x" if r is not sk else ""
                 print(f"{n:>6}x{l:<6} {device:>6} {r['lib']:>13} {r['median_s']:>9.3f} "
-                      f"{spread:>15} {sk['median_s'] / r['median_s']:>9.1f}x {vs_tm:>7} "
+                      f"{spread:>15} {r['cpu_s']:>7.2f} {sk['median_s'] / r['median_s']:>9.1f}x {vs_tm:>7} "
                       f"{r['peak_mib']:>9.0f} {r['peak_mib'] / r['data_mib']:>6.2f}x "
                       f"{abs(r['value'] - sk['value']):>8.1e}")  # fmt: skip
     if args.csv:
