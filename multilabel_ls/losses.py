@@ -68,7 +68,15 @@ def _runner():
     return _apply_eager
 
 
-def _check_label_vector(name: str, v: object, N: int, logits: torch.Tensor) -> torch.Tensor | None:
+def _check_values(name: str, v: torch.Tensor) -> None:
+    """Finite and non-negative (a host sync on CUDA: done once by the Module, at construction)."""
+    if not bool(torch.isfinite(v).all()) or bool((v < 0).any()):
+        raise ValueError(f"{name} must be finite and non-negative")
+
+
+def _check_label_vector(
+    name: str, v: object, N: int, logits: torch.Tensor, values: bool = True
+) -> torch.Tensor | None:
     if v is None:
         return None
     if not isinstance(v, torch.Tensor):
@@ -85,8 +93,8 @@ def _check_label_vector(name: str, v: object, N: int, logits: torch.Tensor) -> t
         raise ValueError(f"{name} is on {v.device} but logits are on {logits.device}")
     if v.requires_grad:
         raise ValueError(f"{name} must not require grad (it is treated as a constant)")
-    if not bool(torch.isfinite(v).all()) or bool((v < 0).any()):
-        raise ValueError(f"{name} must be finite and non-negative")
+    if values:
+        _check_values(name, v)
     return v
 
 
@@ -119,6 +127,7 @@ def smoothing_loss_from_config(
     soft_targets: bool = False,
     validate: bool = True,
     backend: str = "auto",
+    _weights_checked: bool = False,
 ) -> torch.Tensor:
     """:func:`multilabel_smoothing_loss` for an already validated :class:`SmoothingConfig`."""
     logits = _check_logits(logits)
@@ -128,8 +137,8 @@ def smoothing_loss_from_config(
     N = logits.shape[1]
     if config.prior is not None and config.prior.numel() != N:
         raise ValueError(f"prior has length {config.prior.numel()} but logits have N={N} labels")
-    weight = _check_label_vector("weight", weight, N, logits)
-    pos_weight = _check_label_vector("pos_weight", pos_weight, N, logits)
+    weight = _check_label_vector("weight", weight, N, logits, not _weights_checked)
+    pos_weight = _check_label_vector("pos_weight", pos_weight, N, logits, not _weights_checked)
     if pos_weight is not None and config.family == "softmax":
         raise ValueError(
             f"pos_weight is not defined for the softmax strategy {config.name!r}: a softmax "
@@ -277,8 +286,12 @@ def multilabel_smoothing_loss(
 class MultiLabelSmoothingLoss(nn.Module):
     """``nn.Module`` form of :func:`multilabel_smoothing_loss` (holds configuration only).
 
-    The configuration is validated once, at construction. ``weight``, ``pos_weight`` and
-    ``prior`` are registered as buffers, so ``.to(device)`` moves them.
+    The configuration (strategy, ε, prior, policies, the values of ``weight`` and
+    ``pos_weight``) is validated once, at construction, so a training step does no host
+    synchronisation for it. ``weight``, ``pos_weight`` and ``prior`` are registered as buffers,
+    so ``.to(device)`` moves them. ``backend`` is passed on to
+    :func:`multilabel_smoothing_loss` (``"auto"``: Triton kernels for CUDA tensors when Triton is
+    installed, the closed-form PyTorch path otherwise).
 
     Examples
     --------
@@ -304,8 +317,11 @@ class MultiLabelSmoothingLoss(nn.Module):
         soft_targets: bool = False,
         empty_rows: str | None = None,
         full_rows: str | None = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.config = make_config(
@@ -321,9 +337,15 @@ class MultiLabelSmoothingLoss(nn.Module):
             raise ValueError(
                 f"pos_weight is not defined for the softmax strategy {strategy!r}; use weight"
             )
+        for name, v in (("weight", weight), ("pos_weight", pos_weight)):
+            if v is not None:
+                if not isinstance(v, torch.Tensor) or not v.dtype.is_floating_point or v.ndim != 1:
+                    raise TypeError(f"{name} must be a 1-D floating torch.Tensor, got {v!r}")
+                _check_values(name, v)
         self.reduction = reduction
         self.ignore_index = ignore_index
         self.soft_targets = soft_targets
+        self.backend = backend
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
         self.register_buffer("prior", self.config.prior)
@@ -355,6 +377,8 @@ class MultiLabelSmoothingLoss(nn.Module):
             ignore_index=self.ignore_index,
             ignore_mask=ignore_mask,
             soft_targets=self.soft_targets,
+            backend=self.backend,
+            _weights_checked=True,
         )
 
     def extra_repr(self) -> str:

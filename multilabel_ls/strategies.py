@@ -172,6 +172,7 @@ class SmoothingConfig:
     prior: torch.Tensor | None = field(default=None, compare=False)
     empty_rows: str = "keep"
     full_rows: str = "keep"
+    prior_has_zero: bool = False
 
     @property
     def family(self) -> Family:
@@ -312,6 +313,7 @@ def make_config(
         prior=p,
         empty_rows=_check_policy("empty_rows", empty_rows, s, s.defined_empty),
         full_rows=_check_policy("full_rows", full_rows, s, s.defined_full),
+        prior_has_zero=p is not None and bool((p == 0).any()),
     )
 
 
@@ -361,7 +363,8 @@ def row_coefficients(
     elif name == "positive_split":
         a, b, c = zero, (1 - eps) / ns, eps / (N - n).clamp(min=torch.finfo(n.dtype).tiny)
     elif name == "prior_softmax":
-        if bool(((U <= 0) & (N > 0)).any()):
+        # U > 0 unless every known label has prior 0: only possible when some prior is 0
+        if config.prior_has_zero and bool(((U <= 0) & (N > 0)).any()):
             raise ValueError(
                 "prior sums to zero over the known labels of a row: prior_softmax cannot "
                 "distribute its smoothing mass there"
@@ -377,9 +380,11 @@ def row_coefficients(
         (empty, config.empty_rows, "no positive label (n = 0)"),
         (full, config.full_rows, "every known label positive (n = N)"),
     ):
-        if policy == "keep" or not bool(mask.any()):
+        if policy == "keep":
             continue
-        if policy == "error":
+        if policy == "error":  # the only policy that needs to look at the data (a host sync)
+            if not bool(mask.any()):
+                continue
             arg = "empty_rows" if mask is empty else "full_rows"
             raise ValueError(
                 f"{int(mask.sum())} row(s) with {what}: strategy={name!r} with {arg}='error'. "

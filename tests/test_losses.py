@@ -376,5 +376,13 @@ def test_module_delegates_and_moves_buffers():
     assert crit.strategy == "prior_softmax" and crit.epsilon == 0.3
     with pytest.raises(ValueError, match=r"pos_weight"):
         MultiLabelSmoothingLoss("uniform", 0.1, pos_weight=torch.ones(5))
+    with pytest.raises(ValueError, match=r"weight must be finite and non-negative"):
+        MultiLabelSmoothingLoss("binary", 0.1, weight=torch.tensor([1.0, -1.0]))
+    with pytest.raises(ValueError, match=r"backend must be one of"):
+        MultiLabelSmoothingLoss("binary", 0.1, backend="cuda")
+    crit = MultiLabelSmoothingLoss("binary", 0.1, backend="torch")
+    torch.testing.assert_close(
+        crit(x, y), multilabel_smoothing_loss(x, y, strategy="binary", epsilon=0.1, backend="torch")
+    )
     with pytest.raises(ValueError, match=r"reduction"):
         MultiLabelSmoothingLoss("uniform", 0.1, reduction="avg")
