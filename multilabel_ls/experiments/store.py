@@ -2,7 +2,8 @@
 
 Guarantees
 ----------
-* **Atomic per run.** A run's row (metrics, record, test logits) is written in one transaction
+* **Atomic per run.** A run's row (metrics, record, test and validation logits) is written in
+  one transaction
   (WAL journal, ``synchronous=FULL``): after a crash — even ``SIGKILL`` or power loss — a run is
   either completely in the store or not at all.
 * **No duplicates.** ``key`` (the digest of everything that defines the run, see
@@ -11,16 +12,27 @@ Guarantees
 * **Resume.** The runner skips every key already present, so a grid killed mid-way and started
   again loses no finished run and repeats none; only runs in flight at the kill are redone.
 
-Schema (``schema_version`` 1)::
+Schema (``schema_version`` 2)::
 
     runs(key TEXT PRIMARY KEY, dataset, strategy, family, epsilon REAL, epsilon_pos REAL NULL,
          epsilon_neg REAL NULL, noise TEXT (canonical spec), seed INTEGER,
          setting TEXT (digest of the train + eval configuration), metrics TEXT (JSON),
          record TEXT (JSON: spec, loss arguments, data/noise record, history, timings,
-         versions), test_logits BLOB (zlib-compressed float32 .npy) NULL, created_at TEXT)
+         versions), test_logits BLOB (zlib-compressed float32 .npy) NULL, created_at TEXT,
+         val_logits BLOB NULL, val_labels BLOB NULL)
     labels(dataset TEXT PRIMARY KEY, y_test BLOB (zlib-compressed .npy of the 0/1 test labels))
     failures(key TEXT, label TEXT, error TEXT, traceback TEXT, created_at TEXT)
     meta(name TEXT PRIMARY KEY, value TEXT)  -- schema_version; name (the experiment name)
+
+``val_logits`` / ``val_labels`` (schema 2) are the run's logits on its validation rows and the
+labels it was validated on (noisy unless ``clean_validation``); they differ per seed (the carve)
+and noise, so they are kept per run. Post-hoc calibration (temperature scaling) is fitted on
+them, never on the test split (:mod:`multilabel_ls.analysis`).
+
+Versions. Schema 1 stores (no validation columns) still open: read-only they load as they are
+(:meth:`ResultStore.validation` returns None for every run); opened for writing they are
+upgraded in place to schema 2 (two nullable columns added in one transaction; their old runs
+keep NULL there), so a resumed grid stores validation logits for its new runs.
 """
 
 from __future__ import annotations
@@ -37,7 +49,9 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: Schema versions this module reads (older ones are upgraded when opened for writing).
+READABLE_VERSIONS = ("1", "2")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,7 +69,9 @@ CREATE TABLE IF NOT EXISTS runs (
     metrics TEXT NOT NULL,
     record TEXT NOT NULL,
     test_logits BLOB,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    val_logits BLOB,
+    val_labels BLOB
 );
 CREATE TABLE IF NOT EXISTS labels (dataset TEXT PRIMARY KEY, y_test BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS failures (
@@ -63,6 +79,16 @@ CREATE TABLE IF NOT EXISTS failures (
     traceback TEXT, created_at TEXT NOT NULL
 );
 """
+
+
+#: Columns added by schema 2 (nullable; ``ALTER TABLE ... ADD COLUMN`` on a schema 1 store).
+_V2_COLUMNS = ("val_logits", "val_labels")
+
+_INSERT_COLUMNS = (
+    "key", "dataset", "strategy", "family", "epsilon", "epsilon_pos", "epsilon_neg", "noise",
+    "seed", "setting", "metrics", "record", "test_logits", "created_at", "val_logits",
+    "val_labels",
+)  # fmt: skip
 
 
 def setting_digest(spec_identity: dict[str, Any]) -> str:
@@ -117,17 +143,46 @@ class ResultStore:
                 self._con.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
+        version = self._check_version()
+        self._has_val = set(_V2_COLUMNS) <= self._columns()
+        if not readonly and (version != SCHEMA_VERSION or not self._has_val):
+            self._upgrade()
+            self._has_val = True
+
+    def _check_version(self) -> str:
         try:
             row = self._con.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
         except sqlite3.DatabaseError as e:
             raise ValueError(
                 f"{str(self.path)!r} is not a multilabel_ls result store: {e}"
             ) from None
-        if row is None or row[0] != SCHEMA_VERSION:
+        if row is None or row[0] not in READABLE_VERSIONS:
             raise ValueError(
                 f"{str(self.path)!r}: unsupported store schema {row and row[0]!r} "
-                f"(this version reads {SCHEMA_VERSION!r})"
+                f"(this version reads {', '.join(map(repr, READABLE_VERSIONS))})"
             )
+        return row[0]
+
+    def _columns(self) -> set[str]:
+        return {r[1] for r in self._con.execute("PRAGMA table_info(runs)")}
+
+    def _upgrade(self) -> None:
+        """Schema 1 -> 2: add the nullable validation columns, in one transaction."""
+        # BEGIN IMMEDIATE takes the write lock before the columns are read, so two processes
+        # upgrading one store at once cannot both add a column.
+        self._con.execute("BEGIN IMMEDIATE")
+        try:
+            have = self._columns()
+            for col in _V2_COLUMNS:
+                if col not in have:
+                    self._con.execute(f"ALTER TABLE runs ADD COLUMN {col} BLOB")
+            self._con.execute(
+                "UPDATE meta SET value=? WHERE name='schema_version'", (SCHEMA_VERSION,)
+            )
+        except BaseException:
+            self._con.rollback()
+            raise
+        self._con.commit()
 
     # ----------------------------------------------------------------------- context
     def close(self) -> None:
@@ -145,13 +200,15 @@ class ResultStore:
         """Insert one finished run atomically; return False if its key was already stored.
 
         ``result`` is what :func:`~.training.run_one` returns (``key``, ``spec``, ``family``,
-        ``metrics``, ``test_logits``, ``test_labels`` and the rest of the record). The test
-        labels are stored once per data set.
+        ``metrics``, ``test_logits``, ``test_labels``, optionally ``val_logits`` and
+        ``val_labels``, and the rest of the record). The test labels are stored once per data
+        set, the validation logits and labels per run.
         """
         spec = result["spec"]
-        skip = ("metrics", "test_logits", "test_labels")
+        skip = ("metrics", "test_logits", "test_labels", "val_logits", "val_labels")
         record = {k: v for k, v in result.items() if k not in skip}
         logits, labels = result.get("test_logits"), result.get("test_labels")
+        val_logits, val_labels = result.get("val_logits"), result.get("val_labels")
         with self._con:  # one transaction: the row is all there or not there
             if labels is not None:
                 self._con.execute(
@@ -159,7 +216,8 @@ class ResultStore:
                     (spec["dataset"], _pack(labels, np.uint8)),
                 )
             cur = self._con.execute(
-                "INSERT OR IGNORE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR IGNORE INTO runs ({', '.join(_INSERT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_INSERT_COLUMNS))})",
                 (
                     result["key"], spec["dataset"], spec["strategy"], result["family"],
                     float(spec["epsilon"]), spec["epsilon_pos"], spec["epsilon_neg"],
@@ -167,6 +225,8 @@ class ResultStore:
                     json.dumps(result["metrics"], allow_nan=True),
                     json.dumps(record, allow_nan=True, default=float),
                     None if logits is None else _pack(logits), _now(),
+                    None if val_logits is None else _pack(val_logits),
+                    None if val_labels is None else _pack(val_labels, np.uint8),
                 ),
             )  # fmt: skip
             return cur.rowcount == 1
@@ -217,6 +277,25 @@ class ResultStore:
         if row is None:
             raise KeyError(f"no run with key {key!r} in {str(self.path)!r}")
         return None if row[0] is None else _unpack(row[0])
+
+    def validation(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The float32 validation logits and uint8 validation labels of run ``key``.
+
+        Returns None for a run stored without them (schema 1 stores, or runs written by an
+        older version); raises ``KeyError`` for an unknown key.
+        """
+        if not self._has_val:
+            if key not in self.done_keys():
+                raise KeyError(f"no run with key {key!r} in {str(self.path)!r}")
+            return None
+        row = self._con.execute(
+            "SELECT val_logits, val_labels FROM runs WHERE key=?", (key,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no run with key {key!r} in {str(self.path)!r}")
+        if row[0] is None or row[1] is None:
+            return None
+        return _unpack(row[0]), _unpack(row[1])
 
     def test_labels(self, dataset: str) -> np.ndarray | None:
         """The 0/1 test labels (uint8) stored for ``dataset`` (None if not stored)."""

@@ -162,9 +162,12 @@ def run_one(
     dict
         ``key``, ``spec`` (:meth:`RunSpec.identity`), ``metrics`` (:func:`evaluate`),
         ``family``, ``loss`` (row policies and strategy arguments as used), ``data`` (sizes,
-        cardinality, noise record), ``history`` (:func:`fit`), ``model``, ``seconds``, and
-        ``test_logits`` (float32 ndarray, for reliability diagrams and re-evaluation) and
-        ``test_labels`` (uint8).
+        cardinality, noise record), ``history`` (:func:`fit`), ``model``, ``seconds``,
+        ``prior`` (the label prior the loss used, a list of floats, or None), ``test_logits``
+        (float32 ndarray, for reliability diagrams and re-evaluation), ``test_labels``
+        (uint8), and ``val_logits`` / ``val_labels``: the restored model's logits on the
+        validation rows and the labels it was validated on (noisy unless
+        ``clean_validation``), for post-hoc calibration fitted on validation data only.
     """
     t0 = time.perf_counter()
     if threads is not None:
@@ -176,6 +179,7 @@ def run_one(
     model = build_model(spec.train, data.X_fit.shape[1], data.Y_fit.shape[1], data.image_shape)
     history = fit(model, data, kw, spec.train, spec.seed, ctx)
     logits = predict(model, torch.from_numpy(data.X_test)).numpy()
+    val_logits = predict(model, torch.from_numpy(data.X_val)).numpy()
     metrics = evaluate(
         data.Y_test, logits, family, cardinality=data.cardinality,
         threshold=spec.eval.threshold, n_bins=spec.eval.n_bins, train_rates=data.train_rates,
@@ -192,6 +196,9 @@ def run_one(
         "history": history,
         "model": resolve_model_kind(spec.train, data.image_shape),
         "seconds": time.perf_counter() - t0,
+        "prior": kw["prior"].tolist() if "prior" in kw else None,
         "test_logits": logits.astype(np.float32),
         "test_labels": data.Y_test.astype(np.uint8),
+        "val_logits": val_logits.astype(np.float32),
+        "val_labels": data.Y_val.astype(np.uint8),
     }

@@ -92,6 +92,9 @@ def test_grid_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
     fresh = run_one(spec)
     with ResultStore(store, readonly=True) as st:
         np.testing.assert_array_equal(st.logits(spec.key), fresh["test_logits"])
+        val_logits, val_labels = st.validation(spec.key)  # for post-hoc calibration
+        np.testing.assert_array_equal(val_logits, fresh["val_logits"])
+        np.testing.assert_array_equal(val_labels, fresh["val_labels"])
         stored = next(r for r in st.runs() if r["key"] == spec.key)
         assert stored["metrics"] == fresh["metrics"]
 
