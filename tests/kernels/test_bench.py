@@ -37,7 +37,8 @@ def test_cpu_smoke_appends_csv_rows(tmp_path):
     res = _run(*args)
     assert res.returncode == 0, res.stdout + res.stderr
     _run(*args)  # a second run appends (no second header)
-    rows = list(csv.DictReader(out.open()))
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
     assert len(rows) == 2 * 2 * 4  # two runs x two strategies x four methods (no compile)
     assert {r["method"] for r in rows} == {"eager", "closed_form", "triton", "triton_sparse"}
     assert all(r["git"] and r["torch"] == torch.__version__ for r in rows)
