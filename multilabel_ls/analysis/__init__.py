@@ -1,0 +1,78 @@
+"""Analysis of a result store for the notebooks: tables, statistics over seeds, post-hoc calibration.
+
+Everything here reads a :class:`~multilabel_ls.experiments.ResultStore`; nothing trains.
+
+Tables
+    :func:`load_runs` turns the store into a :class:`RunTable`, a small column table (one row
+    per run: its grid coordinates, ``cardinality`` and every metric) with ``filter``,
+    ``unique``, ``to_markdown`` and an HTML view for notebooks; ``pandas.DataFrame(t.columns)``
+    converts it where pandas is installed.
+
+Statistics over seeds
+    :func:`mean_ci` (Student-t interval of a mean), :func:`paired_difference` (paired t-test and
+    t-interval of the mean difference, with the sign count), :func:`holm` (Holm's step-down
+    adjustment for many comparisons), and the table-level :func:`summarize`,
+    :func:`seed_differences` and :func:`paired_effects`. Runs of one seed share the validation
+    carve, the noise draw, the initialisation and the batch order, so differences between cells
+    are paired on the seed.
+
+Post-hoc calibration of stored logits
+    :func:`posthoc_scores` re-reads a run's test scores under one of :data:`METHODS`: as trained
+    (``"raw"``), through the de-smoothing map of the derivations (``"desmooth"``, D7.2-D7.5),
+    through temperature scaling fitted on the run's **validation** logits and labels
+    (``"temperature"``, :func:`fit_temperature`), or de-smoothed and then corrected for the
+    known label-noise rates (``"backward"``, :func:`denoise_probabilities`). The test labels are
+    never used to fit anything. :func:`posthoc_calibration` tabulates the calibration metrics of
+    every run and method.
+"""
+
+from .posthoc import (
+    METHODS,
+    TEMPERATURE_BOUNDS,
+    Posthoc,
+    StoredRun,
+    calibration_metrics,
+    denoise_probabilities,
+    fit_temperature,
+    iter_stored_runs,
+    posthoc_calibration,
+    posthoc_scores,
+)
+from .stats import (
+    EPSILON_ZERO,
+    Paired,
+    holm,
+    mean_ci,
+    paired_difference,
+    paired_effects,
+    seed_differences,
+    series,
+    summarize,
+)
+from .tables import CELL, RunTable, load_runs, store_path
+
+__all__ = [
+    "CELL",
+    "EPSILON_ZERO",
+    "METHODS",
+    "TEMPERATURE_BOUNDS",
+    "Paired",
+    "Posthoc",
+    "RunTable",
+    "StoredRun",
+    "calibration_metrics",
+    "denoise_probabilities",
+    "fit_temperature",
+    "holm",
+    "iter_stored_runs",
+    "load_runs",
+    "mean_ci",
+    "paired_difference",
+    "paired_effects",
+    "posthoc_calibration",
+    "posthoc_scores",
+    "seed_differences",
+    "series",
+    "store_path",
+    "summarize",
+]
