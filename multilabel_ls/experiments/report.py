@@ -189,7 +189,8 @@ def _rare_section(cells, all_cells, records, group, fig_dir, slug) -> list[str]:
         f"mean training base rate {np.mean(rare['train_rates']):.4f}. Rare macro mAP averages "
         "the rare labels with a test positive. CITL = mean predicted probability − observed "
         "test rate, averaged over the rare labels (> 0: over-predicted). D8.2 Δ = predicted "
-        "CITL change from ε = 0 at the smoothed optimum (sigmoid family).", "",
+        "CITL change from ε = 0 at the smoothed optimum (sigmoid family; for `prior` 0 up to "
+        "the add-one prior the runner estimates, ε(π̃ − π) with π̃ = (c + 1)/(m + 2)).", "",
         "<details><summary>Rare labels (index: name, training base rate)</summary>", "",
         ", ".join(f"{j}: {n} ({r:.4f})" for j, n, r in
                   zip(rare["labels"], rare["names"], rare["train_rates"], strict=True)),
@@ -218,7 +219,7 @@ def _rare_section(cells, all_cells, records, group, fig_dir, slug) -> list[str]:
                 re_, rv = ref.setdefault(c.strategy, ([], []))
                 re_.append(c.epsilon)
                 rv.append(base.mean("citl_rare") + pred)
-    lines += ["", PROXY_NOTE, ""]
+    lines += ["", PROXY_NOTE, ""] if any(c.family == "softmax" for c in cells) else [""]
     if series:
         fig = plot_metric_vs_epsilon(
             series, metric="citl_rare", families=fams, reference=ref, hline=0.0,
