@@ -110,6 +110,10 @@ def test_summarize_effects_and_difference_in_differences():
     assert len(s) == 8 and s["n"].tolist() == [3] * 8
     row = s.filter(noise="none", strategy="binary", epsilon=0.0)
     assert row["m"][0] == pytest.approx(0.51) and row["m_lo"][0] < 0.51 < row["m_hi"][0]
+    md = row.to_markdown(["strategy", "m"], digits=2, labels={"m": "metric"}).splitlines()
+    assert md[0] == "| strategy | metric |" and md[2].startswith("| binary | 0.51 [0.")
+    assert "m_lo" not in row.to_html() and "0.5100 [" in row._repr_html_()
+    assert "m_lo" in row.to_markdown(["m", "m_lo"], intervals=False)
 
     e = A.paired_effects(t, "m")
     assert len(e) == 4  # one per (noise, strategy) at ε = 0.1; ε = 0 is the baseline
@@ -268,3 +272,40 @@ def test_posthoc_calibration_table(tiny_store):
     assert p.filter(method="raw")["temperature"].tolist() == [1.0, 1.0]
     assert (p.filter(method="temperature")["temperature"] != 1.0).all()
     assert np.isfinite(p["ece_classwise"].astype(float)).all()
+
+
+# --------------------------------------------------------------------------- studies
+
+
+def test_run_study_trains_through_the_runner_and_resumes(tmp_path):
+    kw = dict(dataset="yeast", strategies=["binary", "uniform"], epsilons=[0.0, 0.2], seeds=1,
+              store_dir=tmp_path, workers=1, quick=True)  # fmt: skip
+    study = A.run_study(**kw)
+    assert study.store == tmp_path / "yeast" / "results.sqlite"
+    assert study.summary.completed == 4 and len(study.keys) == 4
+    assert set(study.runs()["key"].tolist()) == study.keys
+    assert study.config.train.hidden == A.QUICK_TRAIN["hidden"]
+    again = A.run_study(**kw)  # finished runs are skipped
+    assert (again.summary.completed, again.summary.skipped) == (0, 4)
+    # another study in the same store sees only its own runs
+    other = A.run_study(**{**kw, "strategies": ["binary"], "epsilons": [0.0]})
+    assert len(other.runs()) == 1 and other.summary.skipped == 1
+
+
+def test_run_study_rejects_bad_input_before_training(tmp_path, monkeypatch):
+    from multilabel_ls.experiments import ConfigError
+    from multilabel_ls.experiments import runner as runner_mod
+
+    kw = dict(dataset="yeast", strategies=["binary"], epsilons=[0.0], seeds=1,
+              store_dir=tmp_path, workers=1, quick=True)  # fmt: skip
+    with pytest.raises(ValueError, match="seeds must be a positive integer"):
+        A.run_study(**{**kw, "seeds": 0})
+    with pytest.raises(ConfigError, match="no-such-data"):
+        A.run_study(**{**kw, "dataset": "no-such-data"})
+
+    def broken(spec, **_):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner_mod, "run_one", broken)
+    with pytest.raises(RuntimeError, match=r"1 of 1 runs failed.*boom"):
+        A.run_study(**kw)

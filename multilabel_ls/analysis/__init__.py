@@ -1,6 +1,12 @@
 """Analysis of a result store for the notebooks: tables, statistics over seeds, post-hoc calibration.
 
-Everything here reads a :class:`~multilabel_ls.experiments.ResultStore`; nothing trains.
+Everything here reads a :class:`~multilabel_ls.experiments.ResultStore`; only
+:func:`run_study` trains, through the experiment runner
+(:func:`~multilabel_ls.experiments.run_grid`).
+
+Studies
+    :func:`run_study` trains a grid into the notebooks' shared store (:func:`store_path`),
+    skipping runs already there; ``quick=True`` is the CI smoke setting.
 
 Tables
     :func:`load_runs` turns the store into a :class:`RunTable`, a small column table (one row
@@ -49,17 +55,20 @@ from .stats import (
     series,
     summarize,
 )
-from .tables import CELL, RunTable, load_runs, store_path
+from .study import QUICK_TRAIN, Study, quick_grid, run_study, store_path
+from .tables import CELL, RunTable, load_runs
 
 __all__ = [
     "CELL",
     "EPSILON_ZERO",
     "METHODS",
+    "QUICK_TRAIN",
     "TEMPERATURE_BOUNDS",
     "Paired",
     "Posthoc",
     "RunTable",
     "StoredRun",
+    "Study",
     "calibration_metrics",
     "denoise_probabilities",
     "fit_temperature",
@@ -71,6 +80,8 @@ __all__ = [
     "paired_effects",
     "posthoc_calibration",
     "posthoc_scores",
+    "quick_grid",
+    "run_study",
     "seed_differences",
     "series",
     "store_path",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import re
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
@@ -32,6 +30,14 @@ def _fmt(v: Any, digits: int) -> str:
     if isinstance(v, (float, np.floating)):
         return "—" if math.isnan(v) else f"{v:.{digits}f}"
     return "—" if v is None else str(v)
+
+
+def _is_bound(name: str, columns: Mapping[str, Any]) -> bool:
+    """True for ``m_lo`` / ``m_hi`` when ``m`` is a column too."""
+    for suffix in ("_lo", "_hi"):
+        if name.endswith(suffix) and name[: -len(suffix)] in columns:
+            return True
+    return False
 
 
 class RunTable:
@@ -112,21 +118,69 @@ class RunTable:
         cols = {k: v.tolist() for k, v in self.columns.items()}
         return [{k: cols[k][i] for k in cols} for i in range(len(self))]
 
-    def to_markdown(self, columns: Sequence[str] | None = None, *, digits: int = 4) -> str:
-        """A GitHub Markdown table of ``columns`` (all by default), floats to ``digits``."""
-        columns = list(columns or self.columns)
-        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        for r in self.rows():
-            lines.append("| " + " | ".join(_fmt(r[c], digits) for c in columns) + " |")
+    def _cells(self, columns, digits: int, intervals: bool) -> tuple[list[str], list[list[str]]]:
+        """Column names and formatted cells; ``m`` with ``m_lo``/``m_hi`` as ``mean [lo, hi]``."""
+        if columns is None:
+            columns = [c for c in self.columns if not _is_bound(c, self.columns)]
+        columns = list(columns)
+        rows = self.rows()
+        out = []
+        for r in rows:
+            cells = []
+            for c in columns:
+                lo, hi = f"{c}_lo", f"{c}_hi"
+                if intervals and lo in r and hi in r and not math.isnan(r[lo]):
+                    cells.append(
+                        f"{_fmt(r[c], digits)} [{_fmt(r[lo], digits)}, {_fmt(r[hi], digits)}]"
+                    )
+                else:
+                    cells.append(_fmt(r[c], digits))
+            out.append(cells)
+        return columns, out
+
+    def to_markdown(
+        self,
+        columns: Sequence[str] | None = None,
+        *,
+        digits: int = 4,
+        intervals: bool = True,
+        labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """A GitHub Markdown table.
+
+        Parameters
+        ----------
+        columns : sequence of str, optional
+            Columns to show (default: all but the interval bounds ``*_lo``/``*_hi``).
+        digits : int
+            Decimals of floats (NaN and None show as "—").
+        intervals : bool
+            Show a column ``m`` that has ``m_lo`` and ``m_hi`` as ``mean [lo, hi]``.
+        labels : mapping, optional
+            Header text per column name.
+        """
+        columns, rows = self._cells(columns, digits, intervals)
+        head = [(labels or {}).get(c, c) for c in columns]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{escape(_fmt(r[c], 4))}</td>" for c in self.columns) + "</tr>"
-            for r in self.rows()
-        )
+    def to_html(
+        self,
+        columns: Sequence[str] | None = None,
+        *,
+        digits: int = 4,
+        intervals: bool = True,
+        labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """An HTML table (what notebooks display); arguments as :meth:`to_markdown`."""
+        columns, rows = self._cells(columns, digits, intervals)
+        head = "".join(f"<th>{escape((labels or {}).get(c, c))}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>" for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
     def __repr__(self) -> str:
         return f"RunTable({len(self)} rows: {', '.join(self.columns)})"
@@ -176,25 +230,3 @@ class open_store:
     def __exit__(self, *exc: object) -> None:
         if self.given is None:
             self.opened.close()
-
-
-def store_path(dataset: str, store_dir: str | Path = "results/notebooks") -> Path:
-    """The store file the notebooks use for ``dataset``: ``<store_dir>/<name>/results.sqlite``.
-
-    A relative ``store_dir`` is taken from the repository root (the nearest parent of the
-    working directory holding ``pyproject.toml``; the working directory if there is none), so
-    a notebook run from ``notebooks/`` and one run from the root share a store. ``<name>`` is
-    the data set's name, or the last part of its path.
-
-    Examples
-    --------
-    >>> store_path("mulan:/data/emotions", "/tmp/s").as_posix()
-    '/tmp/s/emotions/results.sqlite'
-    """
-    base = Path(store_dir)
-    if not base.is_absolute():
-        here = Path(os.getcwd()).resolve()
-        root = next((p for p in (here, *here.parents) if (p / "pyproject.toml").is_file()), here)
-        base = root / base
-    name = Path(str(dataset).split(":", 1)[-1]).name or "dataset"
-    return base / re.sub(r"[^A-Za-z0-9._-]+", "_", name) / "results.sqlite"
