@@ -309,3 +309,52 @@ def test_run_study_rejects_bad_input_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(runner_mod, "run_one", broken)
     with pytest.raises(RuntimeError, match=r"1 of 1 runs failed.*boom"):
         A.run_study(**kw)
+
+
+def test_tuned_effects_choose_epsilon_on_validation_only():
+    cols = {k: [] for k in (*A.CELL, "seed", "m", "val_map")}
+    # seed 0: validation prefers ε = 0.2, seed 1: ε = 0.1; the test metric would prefer others
+    for seed, eps, val, test in [(0, 0.0, 0.5, 0.40), (0, 0.1, 0.6, 0.90), (0, 0.2, 0.7, 0.41),
+                                 (1, 0.0, 0.5, 0.42), (1, 0.1, 0.8, 0.45), (1, 0.2, 0.1, 0.99)]:  # fmt: skip
+        for k, v in zip(A.CELL, ("d", "s", "none", "binary", eps, None, None), strict=True):
+            cols[k].append(v)
+        cols["seed"].append(seed)
+        cols["m"].append(test)
+        cols["val_map"].append(val)
+    e = A.tuned_effects(A.RunTable(cols), "m")
+    assert len(e) == 1 and e["chosen"][0] == "0.2, 0.1"
+    assert e["diff"][0] == pytest.approx(((0.41 - 0.40) + (0.45 - 0.42)) / 2)
+    assert e["wins"][0] == 2 and "epsilon" not in e
+
+
+def test_pooled_reliability_pools_runs_and_labels(tiny_store):
+    t = A.load_runs(tiny_store)
+    sub = t.filter(strategy="binary", epsilon=0.2)
+    d = A.pooled_reliability(tiny_store, sub, n_bins=10)
+    runs = list(A.iter_stored_runs(tiny_store, sub["key"].tolist()))
+    assert d.count.sum() == sum(r.y_test.size for r in runs) and len(d.count) == 10
+    y = np.concatenate([r.y_test for r in runs])
+    p = np.concatenate([1 / (1 + np.exp(-r.test_logits.astype(np.float64))) for r in runs])
+    ref = A.calibration_metrics(y, p, input_format="probs", n_bins=10)["ece_pooled"]
+    assert d.calibration_error() == pytest.approx(ref)
+    soft = A.pooled_reliability(tiny_store, t.filter(strategy="uniform"), method="temperature")
+    assert soft.count.sum() == 4 * runs[0].y_test.size
+    with pytest.raises(ValueError, match="no runs"):
+        A.pooled_reliability(tiny_store, t.filter(strategy="nope"))
+
+
+def test_figures(tiny_store):
+    t = A.load_runs(tiny_store)
+    s = A.summarize(t, ["map_macro", "ece_classwise"], by=("strategy", "epsilon"))
+    fig = A.plot_curves(s, ["map_macro", "ece_classwise"], labels={"map_macro": "macro mAP"})
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert len(axes) == 2 and axes[0].get_ylabel() == "macro mAP"
+    styles = [c.lines[0].get_linestyle() for c in axes[0].containers]
+    assert styles == ["-", "--"]  # binary solid, uniform (softmax) dashed
+    e = A.paired_effects(t, "map_macro")
+    assert len(A.plot_curves(e, "diff", panel="strategy", hline=0).axes) == 2
+    with pytest.raises(ValueError, match="single value"):
+        A.plot_curves(s, ["map_macro", "ece_classwise"], panel="strategy")
+    h = A.plot_effect_heatmap(e, rows=("strategy",), col="epsilon", title="t")
+    texts = [x.get_text() for x in h.axes[0].texts]
+    assert len(texts) == 2 and all(x[0] in "+-" for x in texts)

@@ -18,9 +18,14 @@ Statistics over seeds
     :func:`mean_ci` (Student-t interval of a mean), :func:`paired_difference` (paired t-test and
     t-interval of the mean difference, with the sign count), :func:`holm` (Holm's step-down
     adjustment for many comparisons), and the table-level :func:`summarize`,
-    :func:`seed_differences` and :func:`paired_effects`. Runs of one seed share the validation
+    :func:`seed_differences`, :func:`paired_effects` and :func:`tuned_effects` (ε chosen per seed
+    on validation mAP, against ε = 0). Runs of one seed share the validation
     carve, the noise draw, the initialisation and the batch order, so differences between cells
     are paired on the seed.
+
+Figures
+    :func:`plot_curves` (metric or difference against ε with interval bars, small multiples)
+    and :func:`plot_effect_heatmap` (paired effects with significance marks).
 
 Post-hoc calibration of stored logits
     :func:`posthoc_scores` re-reads a run's test scores under one of :data:`METHODS`: as trained
@@ -29,9 +34,10 @@ Post-hoc calibration of stored logits
     (``"temperature"``, :func:`fit_temperature`), or de-smoothed and then corrected for the
     known label-noise rates (``"backward"``, :func:`denoise_probabilities`). The test labels are
     never used to fit anything. :func:`posthoc_calibration` tabulates the calibration metrics of
-    every run and method.
+    every run and method; :func:`pooled_reliability` pools runs into one reliability diagram.
 """
 
+from .figures import plot_curves, plot_effect_heatmap
 from .posthoc import (
     METHODS,
     TEMPERATURE_BOUNDS,
@@ -41,6 +47,7 @@ from .posthoc import (
     denoise_probabilities,
     fit_temperature,
     iter_stored_runs,
+    pooled_reliability,
     posthoc_calibration,
     posthoc_scores,
 )
@@ -54,6 +61,7 @@ from .stats import (
     seed_differences,
     series,
     summarize,
+    tuned_effects,
 )
 from .study import QUICK_TRAIN, Study, quick_grid, run_study, store_path
 from .tables import CELL, RunTable, load_runs
@@ -78,6 +86,9 @@ __all__ = [
     "mean_ci",
     "paired_difference",
     "paired_effects",
+    "plot_curves",
+    "plot_effect_heatmap",
+    "pooled_reliability",
     "posthoc_calibration",
     "posthoc_scores",
     "quick_grid",
@@ -86,4 +97,5 @@ __all__ = [
     "series",
     "store_path",
     "summarize",
+    "tuned_effects",
 ]

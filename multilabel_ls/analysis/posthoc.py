@@ -318,3 +318,28 @@ def posthoc_calibration(
             for k, v in m.items():
                 cols.setdefault(k, []).append(v)
     return RunTable(cols)
+
+
+def pooled_reliability(
+    store: str | Path | ResultStore,
+    runs: RunTable,
+    *,
+    method: str = "raw",
+    n_bins: int = 15,
+) -> M.ReliabilityDiagram:
+    """One reliability diagram of every test entry of ``runs`` (e.g. all seeds of a cell).
+
+    Entries of all runs and labels are pooled; each run's scores come from
+    :func:`posthoc_scores` with ``method``. Runs read out as logits (sigmoid ``raw`` and
+    ``temperature``) are converted to probabilities first so that runs of either family pool.
+    """
+    ys, ps = [], []
+    for run in iter_stored_runs(store, runs["key"].tolist()):
+        ph = posthoc_scores(run, method)
+        p = ph.score if ph.input_format == "probs" else 1.0 / (1.0 + np.exp(-ph.score))
+        ys.append(run.y_test)
+        ps.append(p)
+    if not ys:
+        raise ValueError("no runs to pool")
+    return M.reliability_diagram(np.concatenate(ys), np.concatenate(ps), input_format="probs",
+                                 n_bins=n_bins)  # fmt: skip

@@ -304,3 +304,55 @@ def series(
         )
         out[name] = (t[x].astype(np.float64)[order], y, err)
     return out
+
+
+def tuned_effects(
+    table: RunTable,
+    metric: str,
+    *,
+    over: str = "epsilon",
+    score: str = "val_map",
+    baseline: Any = 0.0,
+    by: Sequence[str] = CELL,
+    confidence: float = 0.95,
+) -> RunTable:
+    """Tune ``over`` per seed on a validation score, then compare with ``over = baseline``.
+
+    For every group of ``by`` without ``over`` and every seed, the run with the highest
+    ``score`` (default: the best validation macro mAP, the early-stopping criterion, so the
+    test split plays no part in the choice) is compared with the run of the same seed at
+    ``over == baseline`` (default ε = 0), paired on the seed. Groups without a baseline run
+    are left out.
+
+    Returns
+    -------
+    RunTable
+        The ``by`` columns except ``over``, ``chosen`` (the chosen value of ``over`` per seed,
+        as text), and the columns of :func:`paired_effects`.
+    """
+    direction = METRICS.get(metric, "higher")
+    rest = [b for b in by if b != over]
+    vals, sc = table[metric].astype(np.float64), table[score].astype(np.float64)
+    seeds, overs = table["seed"].tolist(), table[over].tolist()
+    cols: dict[str, list[Any]] = {b: [] for b in rest}
+    for c in ("chosen", "n", "mean", "base", "diff", "lo", "hi", "p", "wins"):
+        cols[c] = []
+    for key, rows in sorted(_groups(table, rest).items(), key=lambda kv: _sort_key(rest, kv[0])):
+        base = {seeds[i]: i for i in rows if overs[i] == baseline}
+        best: dict[Any, int] = {}
+        for i in rows:
+            if seeds[i] not in best or sc[i] > sc[best[seeds[i]]]:
+                best[seeds[i]] = i
+        shared = sorted(set(best) & set(base))
+        if not shared:
+            continue
+        r = paired_difference([vals[best[s]] for s in shared], [vals[base[s]] for s in shared],
+                              direction=direction, confidence=confidence)  # fmt: skip
+        for b, v in zip(rest, key, strict=True):
+            cols[b].append(v)
+        cols["chosen"].append(", ".join(f"{overs[best[s]]:g}" for s in shared))
+        for c, v in (("n", r.n), ("mean", r.mean_a), ("base", r.mean_b), ("diff", r.diff),
+                     ("lo", r.low), ("hi", r.high), ("p", r.p), ("wins", r.wins)):  # fmt: skip
+            cols[c].append(v)
+    cols["p_holm"] = holm(cols["p"]).tolist()
+    return RunTable(cols)

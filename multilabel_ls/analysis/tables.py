@@ -198,17 +198,22 @@ def load_runs(store: str | Path | ResultStore) -> RunTable:
     -------
     RunTable
         Columns ``key``, the fields of :data:`CELL`, ``family``, ``seed``, ``cardinality``
-        (label cardinality of the rows the run was fitted on) and one column per metric of
-        :data:`multilabel_ls.experiments.METRICS` (NaN where a run lacks it).
+        (label cardinality of the rows the run was fitted on), ``val_map`` (the best
+        validation macro mAP, the early-stopping criterion), ``best_epoch``, and one column
+        per metric of :data:`multilabel_ls.experiments.METRICS` (NaN where a run lacks it).
     """
     with open_store(store) as st:
         runs = list(st.runs(with_record=True))
-    cols: dict[str, list[Any]] = {k: [] for k in ("key", *CELL, "family", "seed", "cardinality")}
+    extra = ("cardinality", "val_map", "best_epoch")
+    cols: dict[str, list[Any]] = {k: [] for k in ("key", *CELL, "family", "seed", *extra)}
     cols.update({m: [] for m in METRICS})
     for r in runs:
         for k in ("key", *CELL, "family", "seed"):
             cols[k].append(r[k])
+        history = r["record"].get("history", {})
         cols["cardinality"].append(float(r["record"]["data"]["train_cardinality"]))
+        cols["val_map"].append(float(history.get("best_val_map", math.nan)))
+        cols["best_epoch"].append(int(history.get("best_epoch", 0)))
         for m in METRICS:
             cols[m].append(float(r["metrics"].get(m, math.nan)))
     return RunTable(cols)
