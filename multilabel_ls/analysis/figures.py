@@ -39,6 +39,7 @@ def plot_curves(
     title: str | None = None,
     ncols: int = 3,
     panel_size: tuple[float, float] = (4.2, 3.0),
+    sharey: bool = False,
 ) -> Figure:
     """Small multiples of ``value`` against ``x``, one line per ``line``, with interval bars.
 
@@ -51,7 +52,8 @@ def plot_curves(
     value : str or sequence of str
         The column(s) plotted; several values give one panel each.
     x, line : str
-        Columns on the x-axis and of the lines (strategies: softmax dashed).
+        Columns on the x-axis and of the lines (strategies: softmax dashed). Each line keeps
+        its colour in every panel; the legend sits below the panels.
     panel : str, optional
         With a single ``value``: one panel per value of this column.
     labels : mapping, optional
@@ -63,6 +65,8 @@ def plot_curves(
         Panels per row.
     panel_size : (float, float)
         Inches per panel.
+    sharey : bool
+        One y-axis for all panels (differences on a common scale).
 
     Returns
     -------
@@ -77,12 +81,15 @@ def plot_curves(
     ncols = max(1, min(ncols, len(panels)))
     nrows = math.ceil(len(panels) / ncols)
     fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=sharey).ravel()
     names = labels or {}
-    for ax, (v, p) in zip(axes, panels, strict=False):
+    lines = table.unique(line)
+    colour = {name: f"C{i % 10}" for i, name in enumerate(lines)}  # one colour per line everywhere
+    handles = {}
+    for k, (ax, (v, p)) in enumerate(zip(axes, panels, strict=False)):
         t = table if p is None else table.filter(**{panel: p})
         lo, hi = (f"{v}_lo", f"{v}_hi") if f"{v}_lo" in t else ("lo", "hi")
-        for i, name in enumerate(t.unique(line)):
+        for name in t.unique(line):
             s = t.filter(**{line: name})
             order = np.argsort(s[x].astype(np.float64), kind="stable")
             xs, ys = s[x].astype(np.float64)[order], s[v].astype(np.float64)[order]
@@ -91,18 +98,21 @@ def plot_curves(
                 err = np.nan_to_num(
                     (s[hi].astype(np.float64) - s[lo].astype(np.float64))[order] / 2
                 )
-            ax.errorbar(xs, ys, yerr=err, ls=_style(line, name), marker="o", ms=3, capsize=2,
-                        color=f"C{i % 10}", label=str(name))  # fmt: skip
+            handles[name] = ax.errorbar(xs, ys, yerr=err, ls=_style(line, name), marker="o", ms=3,
+                                        capsize=2, color=colour[name], label=str(name))  # fmt: skip
         if hline is not None:
             ax.axhline(hline, color="0.4", lw=0.8, zorder=0)
         ax.set_xlabel(names.get(x, x))
-        ax.set_ylabel(names.get(v, v))
+        if not sharey or k % ncols == 0:
+            ax.set_ylabel(names.get(v, v))
         if p is not None:
-            ax.set_title(f"{names.get(panel, panel)}: {p}", fontsize="medium")
+            ax.set_title(f"{p}", fontsize="medium")
         ax.grid(alpha=0.3)
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
-    axes[0].legend(fontsize="small", ncols=2 if len(t.unique(line)) > 4 else 1)
+    if len(lines) > 1:
+        fig.legend([handles[n] for n in lines if n in handles], [str(n) for n in lines if n in handles],
+                   loc="outside lower center", ncols=min(len(lines), 6), fontsize="small")  # fmt: skip
     if title:
         fig.suptitle(title, fontsize="medium")
     return fig
