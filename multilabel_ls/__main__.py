@@ -25,7 +25,9 @@ def _kwargs(strategy: str, eps: float, prior: torch.Tensor) -> dict:
     return kw
 
 
-def compare(batch: int = 8, labels: int = 6, positives: int = 2, epsilon: float = 0.1, seed: int = 0):
+def compare(
+    batch: int = 8, labels: int = 6, positives: int = 2, epsilon: float = 0.1, seed: int = 0
+):
     """Rows of (strategy, family, t_pos, t_neg, row sum, loss, grad_pos, grad_neg)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, labels, generator=g, dtype=torch.float64)

@@ -348,7 +348,10 @@ class MultiLabelSmoothingLoss(nn.Module):
         self.backend = backend
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
-        self.register_buffer("prior", self.config.prior)
+        # a private copy: the buffer must not change when the caller's tensor does
+        prior_buf = None if self.config.prior is None else self.config.prior.clone()
+        self.config = dataclasses.replace(self.config, prior=prior_buf)
+        self.register_buffer("prior", prior_buf)
 
     @property
     def strategy(self) -> str:

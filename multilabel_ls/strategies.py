@@ -205,13 +205,18 @@ def check_prior(prior: object, strategy: Strategy, num_labels: int | None = None
     """Validate a label prior ``π`` (a length-N vector) for a prior strategy.
 
     Every entry must be finite and lie in ``[0, 1]``; for ``prior_softmax`` the entries must sum
-    to 1 (within 1e-6, summed in float64). Returns a float64 CPU tensor.
+    to 1 (within 1e-6, summed in float64). A floating tensor is returned as is (detached; no
+    copy, so a per-call functional loss does not duplicate a large prior); anything else becomes
+    a float64 CPU tensor.
     """
     if prior is None:
         raise ValueError(
             f"strategy={strategy.name!r} needs prior= (a length-N vector of base rates)"
         )
-    p = torch.as_tensor(prior, dtype=torch.float64).detach().cpu()
+    if isinstance(prior, torch.Tensor) and prior.dtype.is_floating_point:
+        p = prior.detach()
+    else:
+        p = torch.as_tensor(prior, dtype=torch.float64)
     if p.ndim != 1 or p.numel() == 0:
         raise ValueError(f"prior must be a non-empty 1-D vector, got shape {tuple(p.shape)}")
     if num_labels is not None and p.numel() != num_labels:
@@ -221,11 +226,11 @@ def check_prior(prior: object, strategy: Strategy, num_labels: int | None = None
             f"prior contains non-finite values (first at index {int((~torch.isfinite(p)).nonzero()[0])})"
         )
     bad = (p < 0) | (p > 1)
-    if bad.any():
+    if bool(bad.any()):
         i = int(bad.nonzero()[0])
         raise ValueError(f"prior must lie in [0, 1]; prior[{i}] = {p[i].item()!r}")
     if strategy.family == "softmax":
-        total = float(p.sum())
+        total = float(p.sum(dtype=torch.float64))
         if abs(total - 1.0) > 1e-6:  # a distribution; 1e-6 allows float32 rounding of a float64 one
             raise ValueError(
                 f"prior for strategy={strategy.name!r} must sum to 1, sums to {total!r}"
