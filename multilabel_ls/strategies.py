@@ -326,15 +326,14 @@ def make_config(
 class RowCoefficients:
     """Per-row target coefficients ``t_j = a u_j + b y_j + c (1 - y_j)``.
 
-    All tensors share one broadcastable row shape. ``total`` is the target sum
-    ``S = a U + b n + c (N - n)`` over the known labels; ``valid`` is False for rows that
+    All tensors share one broadcastable row shape (the target sum over the known labels is
+    ``S = a U + b n + c (N - n)``, derivation D1.2); ``valid`` is False for rows that
     contribute nothing (no known label, or dropped by the ``"skip"`` policy).
     """
 
     a: torch.Tensor
     b: torch.Tensor
     c: torch.Tensor
-    total: torch.Tensor
     valid: torch.Tensor
 
 
@@ -408,8 +407,7 @@ def row_coefficients(
                 a = torch.where(mask, zero, a)
                 b = torch.where(mask, 1.0 / ns, b)
                 c = torch.where(mask, zero, c)
-    total = a * U + b * n + c * (N - n)
-    return RowCoefficients(a=a, b=b, c=c, total=total, valid=valid)
+    return RowCoefficients(a=a, b=b, c=c, valid=valid)
 
 
 def describe_strategies() -> list[dict[str, str]]:
