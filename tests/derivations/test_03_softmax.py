@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pytest
 import sympy as sp
 import torch
 
-from multilabel_ls import multilabel_smoothing_loss
+from multilabel_ls import multilabel_smoothing_loss, smooth_targets
 
 from . import _sym as S
 from . import _tie as T
@@ -351,3 +353,110 @@ def test_D3_8_code_degenerate_rows(strategy):
         np.testing.assert_allclose(g2, 0.0, atol=1e-13)
     else:
         np.testing.assert_allclose(grad, 0.0, atol=1e-13)
+
+
+# --- D3.9 ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_D3_9_max_relative_form(k):
+    lx, zs = S.log_logits(k)
+    ws, ts = S.vec("w", k), S.vec("t", k)
+    for m in range(k):  # label m is the row's maximum: z_j = z_m q_j / (q_j + r_j) <= z_m
+        M = lx[m]
+        L = sp.log(sum(sp.exp(v - M) for v in lx))
+        p = S.softmax(lx)
+        for j in range(k):
+            # -log softmax_j = lse - x_j = (M - x_j) + L, and p_j = exp((x_j - M) - L)
+            assert S.logs_vanish(sp.expand_log((S.lse(lx) - lx[j]) - ((M - lx[j]) + L), force=True))
+            assert S.is_zero(sp.exp((lx[j] - M) - L) - p[j])
+        # the loss of D3.1 with h_j = w_j ((M - x_j) + L)
+        form = sum(ws[j] * ts[j] * ((M - lx[j]) + L) for j in range(k))
+        assert S.logs_vanish(sp.expand_log(sp.expand(S.ce(lx, ts, ws) - form), force=True))
+        # both terms are >= 0 and L <= log N (signs of exp(.) - 1 and of N - exp(L))
+        qs, rs = S.vec("q", k, nonnegative=True), S.vec("r", k, nonnegative=True)
+        dom = {zs[j]: zs[m] * qs[j] / (qs[j] + rs[j]) for j in range(k) if j != m}
+        for j in range(k):
+            assert S.certify_nonnegative(sp.exp(M - lx[j]) - 1, dom)
+        assert S.certify_nonnegative(sp.exp(L) - 1, dom)
+        assert S.certify_nonnegative(k - sp.exp(L), dom)
+
+
+@pytest.mark.parametrize("strategy", S.SOFTMAX)
+def test_D3_9_coefficient_signs(strategy):
+    # alpha = a >= 0, gamma = c >= 0; delta = b - c >= 0 except positive_split, eps > (N - n)/N
+    a, b, c = S.COEF[strategy]
+    dom = S.domain()  # 1 <= n <= N - 1, eps in [0, 1], eps_pos + eps_neg <= 1, U > 0
+    assert S.certify_nonnegative(a, dom) and S.certify_nonnegative(c, dom)
+    if strategy == "positive_split":
+        # delta = (N (N - n)/N - eps N) / (n (N - n)): the sign of (N - n)/N - eps
+        assert S.is_zero(b - c - S.N * ((S.N - S.n) / S.N - S.eps) / (S.n * (S.N - S.n)))
+        # eps = theta (N - n)/N with theta in [0, 1]: delta >= 0; eps above the threshold: <= 0
+        e, f, m, k = sp.symbols("e f m k", nonnegative=True)
+        nn, NN, th = 1 + m, 2 + m + k, e / (e + f)
+        below = {S.n: nn, S.N: NN, S.eps: th * (NN - nn) / NN}
+        above = {S.n: nn, S.N: NN, S.eps: (NN - nn) / NN + th * nn / NN}
+        assert S.certify_nonnegative(b - c, below)
+        assert S.certify_nonnegative(c - b, above)
+    else:
+        assert S.certify_nonnegative(b - c, dom)
+
+
+@cache
+def _max_relative(k: int):
+    """Lambdified D3.9: (h_1..h_k, p_1..p_k) of a row of k logits with weights."""
+    xs, ws = S.vec("x", k, real=True), S.vec("w", k)
+    Msym = sp.Symbol("M", real=True)
+    L = sp.log(sum(sp.exp(v - Msym) for v in xs))
+    h = [ws[j] * ((Msym - xs[j]) + L) for j in range(k)]
+    p = [sp.exp((xs[j] - Msym) - L) for j in range(k)]
+    return sp.lambdify((xs, ws, Msym), [h, p], "numpy")
+
+
+@pytest.mark.parametrize("strategy", S.SOFTMAX)
+def test_D3_9_code_max_relative_sums(strategy):
+    rng = np.random.default_rng(39)
+    B_, N_ = 6, 8
+    x, y, known = T.random_problem(rng, B_, N_, masked=True)
+    x = x + rng.normal(0.0, 30.0, (B_, 1))  # rows far from 0: lse and x_j are both large
+    kw = T.draw_params(strategy, rng, N_)
+    w = rng.uniform(0.3, 2.0, N_)
+    u = np.asarray(kw["prior"]) if strategy in S.PRIOR else np.ones(N_)
+    opts = {"ignore_mask": ~known, "weight": w, "backend": "torch"}
+    loss, _ = T.shipped(strategy, kw, x, y, reduction="none", **opts)
+    _, grad = T.shipped(strategy, kw, x, y, reduction="sum", **opts)
+    for i in range(B_):
+        K = known[i]
+        xk, yk, wk, uk = x[i, K], y[i, K], w[K], u[K]
+        a, b, c, _ = T.coefficients(strategy, kw, yk.sum(), K.sum(), uk.sum())
+        h, p = (np.asarray(v) for v in _max_relative(int(K.sum()))(list(xk), list(wk), xk.max()))
+        assert (h >= 0).all()
+        want = a * (uk * h).sum() + c * h.sum() + (b - c) * (yk * h).sum()
+        assert loss[i] == pytest.approx(want, rel=1e-12)
+        tk = a * uk + b * yk + c * (1 - yk)
+        Sw = a * (wk * uk).sum() + c * wk.sum() + (b - c) * (wk * yk).sum()
+        np.testing.assert_allclose(grad[i, K], Sw * p - wk * tk, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(grad[i, ~K], 0.0)
+
+
+def test_D3_9_code_float32_tied_logits():
+    F = torch.nn.functional
+    x = torch.tensor([[1e8, 1e8, 0.0, 0.0]], dtype=torch.float32)
+    yt = torch.tensor([[1, 0, 0, 0]])
+    # lse - x_1 loses the log 2 in float32 (lse = 1e8 + log 2 rounds to 1e8) ...
+    assert float(torch.logsumexp(x, 1)[0] - x[0, 0]) == 0.0
+    # ... the shipped loss (max-relative: M - x_1 = 0, L = log 2) keeps it, as PyTorch's CE does
+    xa = x.clone().requires_grad_(True)
+    loss = multilabel_smoothing_loss(
+        xa, yt, strategy="uniform", epsilon=0.0, reduction="sum", backend="torch"
+    )
+    loss.backward()
+    t = smooth_targets(yt, strategy="uniform", epsilon=0.0, dtype=torch.float32)
+    xr = x.clone().requires_grad_(True)
+    ref = F.cross_entropy(xr, t, reduction="sum")
+    ref.backward()
+    assert loss.dtype == torch.float32
+    assert float(loss.detach()) == pytest.approx(np.log(2), rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-6)
+    np.testing.assert_allclose(xa.grad.numpy(), [[-0.5, 0.5, 0.0, 0.0]], atol=1e-7)
+    torch.testing.assert_close(xa.grad, xr.grad)
+    # p = grad + t (S_w = 1): (1/2, 1/2, 0, 0)
+    np.testing.assert_allclose((xa.grad + t).numpy(), [[0.5, 0.5, 0.0, 0.0]], atol=1e-7)
