@@ -17,7 +17,7 @@ another and absorbs the rest (derivations ``D2.8`` and ``D3.9``):
   ``L = log Σ_k exp(x_k - M)`` over the known labels, so the log-sum-exp is never formed and
   subtracted)::
 
-      loss = Σ_j t_j h_j = a Σ_j u_j h_j + c Σ_j h_j + (b - c) Σ_j y_j h_j
+      loss = Σ_j t_j h_j = a Σ_j u_j h_j + b Σ_j y_j h_j + c Σ_j (1 - y_j) h_j
 
 The gradient is written straight into the output buffer, block by block (``D2.2``, ``D3.2``)::
 
@@ -116,7 +116,7 @@ def _forward_sums(o: _Options):
     x, work, rows, dev = o.x, o.work, o.rows, o.x.device
     names = ["n", "N", "U"]
     if o.softmax:
-        names += ["M", "L", "H1", "HY", "W1", "WY"] + (["HU", "WU"] if o.u is not None else [])
+        names += ["M", "L", "H0", "HY", "W1", "WY"] + (["HU", "WU"] if o.u is not None else [])
     else:
         names += ["A1", "A0", "B1", "B0"] + (["AU", "BV"] if o.u is not None else [])
     acc = {k: torch.empty(rows, dtype=work, device=dev) for k in names}
@@ -146,10 +146,10 @@ def _forward_sums(o: _Options):
                 acc["WY"][idx] = blk.dot(o.w.expand_as(xb))
                 if o.u is not None:
                     acc["WU"][idx] = blk.known_sum(o.w * o.u)
-            acc["H1"][idx] = _rowsum(h)
             acc["HY"][idx] = blk.dot(h)
             if o.u is not None:
                 acc["HU"][idx] = _rowsum(h, o.u)
+            acc["H0"][idx] = _dot_neg(blk, h)  # last: overwrites h for a sparse block
         else:
             sp = softplus(xb)  # B = w softplus(x)
             sn = softplus(-xb)  # A = w pw softplus(-x)
@@ -175,11 +175,13 @@ def _combine(coef: RowCoefficients, acc: dict, softmax: bool):
     a, b, c = coef.a, coef.b, coef.c
     mass = None
     if softmax:
-        delta = b - c
-        HU = acc.get("HU", acc["H1"])
-        loss = a * HU + c * acc["H1"] + delta * acc["HY"]
+        # a, b, c >= 0 multiply sums of h >= 0 (b - c may be negative: never Σh - Σyh)
+        if "HU" in acc:
+            loss = a * acc["HU"] + b * acc["HY"] + c * acc["H0"]
+        else:
+            loss = (a + b) * acc["HY"] + (a + c) * acc["H0"]
         WU = acc.get("WU", acc["W1"])
-        mass = a * WU + c * acc["W1"] + delta * acc["WY"]
+        mass = a * WU + c * acc["W1"] + (b - c) * acc["WY"]
     elif "AU" in acc:  # t = a u + b y + c (1 - y); 1 - t = (1-a-b) y + (1-a-c)(1-y) + a (1-u)
         loss = (
             a * acc["AU"] + b * acc["A1"] + c * acc["A0"]

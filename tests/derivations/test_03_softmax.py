@@ -460,3 +460,24 @@ def test_D3_9_code_float32_tied_logits():
     torch.testing.assert_close(xa.grad, xr.grad)
     # p = grad + t (S_w = 1): (1/2, 1/2, 0, 0)
     np.testing.assert_allclose((xa.grad + t).numpy(), [[0.5, 0.5, 0.0, 0.0]], atol=1e-7)
+
+
+def test_D3_9_code_positive_split_no_cancellation():
+    """positive_split at ε = 1 (b = 0, δ < 0): a huge h at a positive must not absorb the
+    negatives' loss (the D3.3 combination γΣh + δΣyh gives 0 here in float32)."""
+    F = torch.nn.functional
+    x = torch.tensor([[-1e8, 0.0, 0.0, 0.0]], dtype=torch.float32)
+    yt = torch.tensor([[1, 0, 0, 0]])
+    t = smooth_targets(yt, strategy="positive_split", epsilon=1.0, dtype=torch.float32)
+    assert float(t[0, 0]) == 0.0  # b = 0: the positive's target vanishes
+    xa = x.clone().requires_grad_(True)
+    loss = multilabel_smoothing_loss(
+        xa, yt, strategy="positive_split", epsilon=1.0, reduction="sum", backend="torch"
+    )
+    loss.backward()
+    xr = x.clone().requires_grad_(True)
+    ref = F.cross_entropy(xr, t, reduction="sum")
+    ref.backward()
+    assert float(loss.detach()) == pytest.approx(np.log(3), rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(float(ref.detach()), rel=1e-6)
+    torch.testing.assert_close(xa.grad, xr.grad)
