@@ -311,12 +311,29 @@ def make_source(
             "pass target.detach()"
         )
     if ignore_index is not None:
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, float)):
-            raise TypeError(f"ignore_index must be a number or None, got {ignore_index!r}")
+        import numbers
+
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Real):
+            raise TypeError(
+                "ignore_index must be a number (int, float or a NumPy integer/floating scalar) "
+                f"or None, got {ignore_index!r}"
+            )
+        is_int = isinstance(ignore_index, numbers.Integral)
+        ignore_index = int(ignore_index) if is_int else float(ignore_index)
+        if ignore_index != ignore_index:
+            raise ValueError(
+                "ignore_index=nan would ignore nothing (NaN equals no target value); mark "
+                "unknown labels with a finite value such as -100, or pass ignore_mask"
+            )
         if ignore_index in (0, 1):
             raise ValueError(f"ignore_index={ignore_index!r} collides with a target value 0/1")
         if target.dtype == torch.bool:
             raise ValueError("ignore_index cannot mark a bool target; use ignore_mask")
+        if not target.dtype.is_floating_point and not (is_int or ignore_index.is_integer()):
+            raise ValueError(
+                f"ignore_index={ignore_index!r} can never match an entry of the integer target "
+                f"(dtype {target.dtype}); use an integer such as -100"
+            )
     if soft_targets and not target.dtype.is_floating_point:
         raise ValueError(f"soft_targets=True needs a floating target, got dtype {target.dtype}")
     return DenseSource(

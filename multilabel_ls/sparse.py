@@ -9,9 +9,62 @@ the concatenated positive indices and ``B + 1`` row offsets, exactly like the ``
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
+
+
+def _brief(value: object, limit: int = 80) -> str:
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+def _row_indices(i: int, row: object) -> torch.Tensor:
+    """Row ``i`` of :meth:`PositiveIndices.from_lists` as an int64 tensor, never truncated."""
+    bad = TypeError(
+        f"rows[{i}] must be a flat sequence of integer label indices, got {_brief(row)}"
+    )
+    mask_hint = "rows hold label indices, not a mask (use PositiveIndices.from_dense for one)"
+    if isinstance(row, (list, tuple)):
+        for v in row:
+            if isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"rows[{i}] holds the boolean {v!r}; {mask_hint}")
+            if not isinstance(v, numbers.Real) and not (
+                isinstance(v, (torch.Tensor, np.ndarray)) and v.ndim == 0  # checked below
+            ):
+                raise bad
+        try:
+            row = np.asarray(row)  # int64 for ints, float64 (exact) as soon as one is a float
+        except (TypeError, ValueError, OverflowError) as e:
+            raise bad from e
+    elif not isinstance(row, (torch.Tensor, np.ndarray)):
+        if isinstance(row, numbers.Number):
+            raise TypeError(
+                f"rows[{i}] is the single number {row!r}, not a sequence: pass one sequence of "
+                "indices per row (e.g. [[3, 4]] for one row with positives 3 and 4)"
+            )
+        raise bad
+    try:
+        t = torch.as_tensor(row)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise bad from e
+    if t.ndim != 1:
+        raise bad
+    if t.dtype == torch.bool:
+        raise TypeError(f"rows[{i}] has dtype bool; {mask_hint}")
+    if t.is_complex():
+        raise bad
+    if t.dtype.is_floating_point:
+        frac = ~torch.isfinite(t) | (t != torch.round(t))
+        if bool(frac.any()):
+            k = int(frac.nonzero()[0])
+            raise TypeError(
+                f"rows[{i}] holds the non-integer index {t[k].item()!r} (position {k}); label "
+                "indices must be integers (nothing is truncated)"
+            )
+    return t.to(torch.int64)
 
 
 class PositiveIndices:
@@ -26,7 +79,8 @@ class PositiveIndices:
         1-D integer tensor of length ``B + 1`` with ``offsets[0] = 0``, non-decreasing,
         ``offsets[-1] = nnz``.
     num_labels:
-        ``N``, the number of labels; every index must lie in ``[0, N)``.
+        ``N``, the number of labels (a positive Python or NumPy integer); every index must lie
+        in ``[0, N)``.
     validate:
         Check the invariants above (one pass over the indices). Pass ``False`` only for data
         that is known to be valid.
@@ -46,8 +100,13 @@ class PositiveIndices:
         *,
         validate: bool = True,
     ) -> None:
-        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+        if (
+            isinstance(num_labels, bool)
+            or not isinstance(num_labels, numbers.Integral)
+            or num_labels < 1
+        ):
             raise ValueError(f"num_labels must be a positive int, got {num_labels!r}")
+        num_labels = int(num_labels)
         indices = torch.as_tensor(indices)
         offsets = torch.as_tensor(offsets, device=indices.device)
         for name, t in (("indices", indices), ("offsets", offsets)):
@@ -98,8 +157,27 @@ class PositiveIndices:
         *,
         device: torch.device | str | None = None,
     ) -> PositiveIndices:
-        """Build from one sequence of positive indices per row."""
-        rows = [torch.as_tensor(r, dtype=torch.int64).reshape(-1) for r in rows]
+        """Build from one sequence of positive indices per row.
+
+        Parameters
+        ----------
+        rows:
+            An iterable with one entry per row: a flat list or tuple of Python or NumPy integers,
+            or a 1-D integer NumPy array or torch tensor (a 2-D array or tensor is read row by
+            row). Integral floats (``2.0``) are accepted; non-integral or non-finite floats,
+            booleans, strings, bare numbers and nested sequences raise ``TypeError`` naming the
+            row and the value (nothing is truncated or rounded).
+        num_labels:
+            ``N``, a positive Python or NumPy integer; every index must lie in ``[0, N)``.
+        device:
+            Where the result lives (default: the CPU).
+        """
+        if isinstance(rows, (str, bytes)) or getattr(rows, "ndim", 2) < 2:
+            raise TypeError(
+                "rows must be a sequence of rows (one sequence of label indices per row), "
+                f"got {_brief(rows)}; for a single row pass [row]"
+            )
+        rows = [_row_indices(i, r) for i, r in enumerate(rows)]
         counts = torch.tensor([r.numel() for r in rows], dtype=torch.int64)
         offsets = torch.zeros(len(rows) + 1, dtype=torch.int64)
         offsets[1:] = torch.cumsum(counts, 0)
@@ -108,9 +186,27 @@ class PositiveIndices:
 
     @classmethod
     def from_dense(cls, target: torch.Tensor) -> PositiveIndices:
-        """Build from a dense ``(B, N)`` hard multi-hot tensor (non-zero entries are positives)."""
+        """Build from a dense ``(B, N)`` hard multi-hot tensor (entries equal to 1 are positives).
+
+        ``target`` must be a 2-D torch tensor of dtype bool, integer or floating holding only 0
+        and 1 (anything else, e.g. a soft target, a NaN or an ``ignore_index`` value such as
+        ``-100``, raises ``ValueError`` naming the entry; mark unknown labels with
+        ``ignore_mask`` instead).
+        """
+        if not isinstance(target, torch.Tensor):
+            raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
         if target.ndim != 2:
             raise ValueError(f"target must be 2-D (B, N), got shape {tuple(target.shape)}")
+        if target.is_complex():
+            raise TypeError(f"target must be bool, integer or floating, got dtype {target.dtype}")
+        if target.dtype != torch.bool:
+            bad = (target != 0) & (target != 1)
+            if bool(bad.any()):
+                i, j = (int(v) for v in bad.nonzero()[0])
+                raise ValueError(
+                    f"target must hold only 0 and 1 (hard labels), but target[{i}, {j}] = "
+                    f"{target[i, j].item()!r}; mark unknown labels with ignore_mask"
+                )
         nz = target.nonzero()
         counts = torch.bincount(nz[:, 0], minlength=target.shape[0])
         offsets = torch.zeros(target.shape[0] + 1, dtype=torch.int64, device=target.device)

@@ -34,10 +34,13 @@ prior_softmax        softmax     eps/U        (u = prior)     (1 - eps)/n       
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 
 Family = Literal["sigmoid", "softmax"]
@@ -149,13 +152,29 @@ def get_strategy(name: str) -> Strategy:
     return _REGISTRY[name]
 
 
+def _brief(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a huge list or int stays readable)."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
 def _check_unit(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number in [0, 1], got {value!r}")
-    value = float(value)
-    if not (0.0 <= value <= 1.0):  # also rejects NaN
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-    return value
+    """``value`` as a float in ``[0, 1]``: a Python or NumPy real scalar, not bool, not NaN."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        hint = ""
+        if isinstance(value, (torch.Tensor, np.ndarray)):
+            hint = f" (convert it with float(): {name} is a constant, not a tensor)"
+        raise TypeError(
+            f"{name} must be a real number in [0, 1] (int, float or a NumPy integer/floating "
+            f"scalar), got {_brief(value)} of type {type(value).__name__}{hint}"
+        )
+    try:
+        f = float(value)
+    except OverflowError:  # an int too large for a float: out of range anyway
+        f = math.inf
+    if not (0.0 <= f <= 1.0):  # also rejects NaN
+        raise ValueError(f"{name} must lie in [0, 1], got {_brief(value)}")
+    return f
 
 
 @dataclass(frozen=True)
@@ -204,19 +223,37 @@ def _check_policy(arg: str, value: str | None, strategy: Strategy, defined: bool
 def check_prior(prior: object, strategy: Strategy, num_labels: int | None = None) -> torch.Tensor:
     """Validate a label prior ``π`` (a length-N vector) for a prior strategy.
 
-    Every entry must be finite and lie in ``[0, 1]``; for ``prior_softmax`` the entries must sum
-    to 1 (within 1e-6, summed in float64). A floating tensor is returned as is (detached; no
-    copy, so a per-call functional loss does not duplicate a large prior); anything else becomes
-    a float64 CPU tensor.
+    ``prior`` may be a 1-D torch tensor (floating or integer dtype), a 1-D NumPy array (floating
+    or integer dtype) or a flat sequence of real numbers (Python or NumPy scalars). Booleans,
+    strings, complex values and nested or ragged sequences are rejected with a ``TypeError``
+    naming ``prior``. Every entry must be finite and lie in ``[0, 1]``; for ``prior_softmax`` the
+    entries must sum to 1 (within 1e-6, summed in float64). A floating tensor is returned as is
+    (detached; no copy, so a per-call functional loss does not duplicate a large prior); anything
+    else becomes a float64 CPU tensor.
     """
     if prior is None:
         raise ValueError(
             f"strategy={strategy.name!r} needs prior= (a length-N vector of base rates)"
         )
+    what = "prior must be a 1-D tensor, array or sequence of real numbers (base rates in [0, 1])"
+    if isinstance(prior, (str, bytes)):
+        raise TypeError(f"{what}, got the string {_brief(prior)}")
+    dtype = getattr(prior, "dtype", None)
+    if dtype in (torch.bool, np.bool_) or (
+        isinstance(prior, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in prior)
+    ):
+        raise TypeError(f"{what}, got booleans: {_brief(prior)}")
+    if (isinstance(dtype, torch.dtype) and dtype.is_complex) or (
+        isinstance(dtype, np.dtype) and dtype.kind not in "iuf"
+    ):
+        raise TypeError(f"{what}, got dtype {dtype}")
     if isinstance(prior, torch.Tensor) and prior.dtype.is_floating_point:
         p = prior.detach()
     else:
-        p = torch.as_tensor(prior, dtype=torch.float64)
+        try:
+            p = torch.as_tensor(prior, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise TypeError(f"{what}, got {_brief(prior)} ({e})") from e
     if p.ndim != 1 or p.numel() == 0:
         raise ValueError(f"prior must be a non-empty 1-D vector, got shape {tuple(p.shape)}")
     if num_labels is not None and p.numel() != num_labels:
@@ -257,13 +294,18 @@ def make_config(
     epsilon:
         Smoothing strength in ``[0, 1]`` for every strategy except the asymmetric ones
         (default 0: no smoothing). Passing it to an asymmetric strategy is an error.
+        A real number: a Python ``int`` / ``float`` (or other :class:`numbers.Real`) or a NumPy
+        integer / floating scalar such as ``np.float32(0.1)``. ``bool``, strings, tensors and
+        arrays raise ``TypeError``; NaN and values outside ``[0, 1]`` raise ``ValueError``.
     epsilon_pos, epsilon_neg:
         For ``asymmetric`` / ``asymmetric_softmax`` only: the target of a positive is
-        ``1 - epsilon_pos`` and of a negative ``epsilon_neg``; each in ``[0, 1]`` with
-        ``epsilon_pos + epsilon_neg <= 1`` (otherwise negatives would get a higher target than
-        positives). Passing them to another strategy is an error.
+        ``1 - epsilon_pos`` and of a negative ``epsilon_neg``; each a real number in ``[0, 1]``
+        (the same types as ``epsilon``) with ``epsilon_pos + epsilon_neg <= 1`` (otherwise
+        negatives would get a higher target than positives). Passing them to another strategy
+        is an error.
     prior:
-        For ``prior`` / ``prior_softmax`` only: the per-label base rates ``π`` (length N).
+        For ``prior`` / ``prior_softmax`` only: the per-label base rates ``π`` (length N), as
+        accepted by :func:`check_prior` (a 1-D tensor, NumPy array or sequence of reals).
     empty_rows, full_rows:
         Policy for a row with no known positive (``n = 0``) and for a row whose known labels are
         all positive (``n = N``): ``"keep"`` (apply the formula; only where it is defined),

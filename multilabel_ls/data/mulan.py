@@ -126,6 +126,28 @@ def _nominal_table(values: list[str]) -> np.ndarray | None:
         return None
 
 
+def _data_line(path: Path, row: int) -> int | None:
+    """1-based line number of data row ``row`` (0-based) of an ARFF file, or None.
+
+    Counts as liac-arff does (lines split at ``\\n``): after the ``@data`` line, every line
+    that is neither blank nor a ``%`` comment is one data row. Only called on an error path (it
+    re-reads the file).
+    """
+    text = path.read_bytes().decode("latin-1")  # the line structure is the same in any encoding
+    seen, in_data = -1, False
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if not in_data:
+            in_data = raw.strip(" \r\n").upper().startswith("@DATA")
+            continue
+        line = raw.strip()
+        if not line or line.startswith("%"):
+            continue
+        seen += 1
+        if seen == row:
+            return number
+    return None
+
+
 def read_mulan_arff(
     path: PathLike, label_names: list[str] | tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
@@ -158,7 +180,9 @@ def read_mulan_arff(
         If the file does not exist.
     ArffFormatError
         (a ``ValueError``) if liac-arff rejects the file (message names the file and line), if
-        a feature is a STRING attribute, or if any value is missing (``?``).
+        a feature is a STRING attribute, if any value is missing (``?``) or not finite
+        (``inf``, ``-inf``, ``nan``), or if a feature value does not fit in float32; the
+        message names the file, the line, the data row and the attribute of the first one.
     ValueError
         If labels named in ``label_names`` are not attributes of the file (all missing names are
         listed), or a label attribute is not binary.
@@ -189,14 +213,25 @@ def read_mulan_arff(
         raise ArffFormatError(path, None, f"non-numeric data value ({e})") from e
     if data.ndim != 2 or data.shape[1] != n_attr:
         raise ArffFormatError(path, None, f"data rows do not all have {n_attr} values")
-    nan_cols = np.flatnonzero(np.isnan(data).any(axis=0))
-    if nan_cols.size:
-        first = [attr_names[i] for i in nan_cols[:5]]
+    finite = np.isfinite(data)
+    if not finite.all():
+        r, j = (int(v) for v in np.argwhere(~finite)[0])  # first in file order
+        line = _data_line(path, r)
+        at = f"data row {r + 1}, attribute {attr_names[j]!r}"
+        if rows[r][j] is None:  # liac-arff's missing value '?'
+            missing = np.array([[v is None for v in row] for row in rows]).any(axis=0)
+            first = [attr_names[i] for i in np.flatnonzero(missing)[:5]]
+            raise ArffFormatError(
+                path,
+                line,
+                f"missing values ('?') in {int(missing.sum())} attribute(s), e.g. {first} "
+                f"(first at {at}); impute them before loading",
+            )
         raise ArffFormatError(
             path,
-            None,
-            f"missing values ('?') in {nan_cols.size} attribute(s), e.g. {first}; "
-            "impute them before loading",
+            line,
+            f"non-finite value {rows[r][j]!r} at {at}; feature and label values must be finite "
+            "numbers (replace or drop them before loading)",
         )
 
     # Nominal columns hold category indices (encode_nominal=True): map them to numbers.
@@ -221,7 +256,18 @@ def read_mulan_arff(
     if not np.isin(Yf, (0.0, 1.0)).all():
         bad = [attr_names[label_idx[j]] for j in np.flatnonzero(~np.isin(Yf, (0, 1)).all(0))]
         raise ValueError(f"label attribute(s) {bad} in {path} hold values other than 0 and 1")
-    X = data[:, feat_idx].astype(np.float32)
+    with np.errstate(over="ignore"):  # an overflow is reported below, with its location
+        X = data[:, feat_idx].astype(np.float32)
+    finite = np.isfinite(X)
+    if not finite.all():  # finite in float64 but too large for float32 (or a nominal category)
+        r, c = (int(v) for v in np.argwhere(~finite)[0])
+        j = feat_idx[c]
+        raise ArffFormatError(
+            path,
+            _data_line(path, r),
+            f"value {float(data[r, j])!r} at data row {r + 1}, attribute {attr_names[j]!r} "
+            f"does not fit in float32 (largest magnitude {float(np.finfo(np.float32).max):.4g})",
+        )
     Y = Yf.astype(np.uint8)
     return X, Y, [attr_names[i] for i in feat_idx], [attr_names[i] for i in label_idx]
 
@@ -328,7 +374,9 @@ def load_mulan(
     FileNotFoundError
         If a needed file cannot be found (the message lists the names tried).
     ArffFormatError
-        (a ``ValueError``) for a malformed ARFF file, naming file and line.
+        (a ``ValueError``) for a malformed ARFF file, or one with missing (``?``), non-finite
+        or float32-overflowing values, naming file and line (and the data row and attribute of
+        a bad value).
     ValueError
         If labels named in the XML are missing from an ARFF file (listed), label attributes are
         not binary, or the train and test files disagree on their attributes.

@@ -98,7 +98,13 @@ def _as_array(x: Any, name: str) -> Array:
     if isinstance(x, np.ndarray):
         arr = x
     elif isinstance(x, (list, tuple, int, float, bool, np.generic)):
-        arr = np.asarray(x)
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError) as e:  # ragged nested lists, a tensor that fails, ...
+            raise ValueError(
+                f"{name} must be a rectangular array (every row of the same length); "
+                f"a nested list could not be converted: {e}"
+            ) from e
     else:
         raise TypeError(f"{name} must be a numpy array or a torch tensor; got {type(x).__name__}")
     if arr.dtype.kind not in "biuf":
