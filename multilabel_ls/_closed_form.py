@@ -333,7 +333,9 @@ def _row_totals(o: _Options):
     """``n, N, U`` of every row (one pass over the target)."""
     out = [torch.empty(o.rows, dtype=o.work, device=o.x.device) for _ in range(3)]
     for idx in iter_blocks(o.x.shape):
-        for dst, v in zip(out, row_counts(o.source.block(idx, o.work, check=False), o.u)):
+        for dst, v in zip(
+            out, row_counts(o.source.block(idx, o.work, check=False), o.u), strict=True
+        ):
             dst[idx] = v
     return out
 

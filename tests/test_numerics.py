@@ -186,14 +186,18 @@ def test_sigmoid_infinite_logit_where_the_target_agrees_is_its_limit():
         F.binary_cross_entropy_with_logits(x, y.float(), reduction="sum")
     )  # PyTorch's own value here
     torch.testing.assert_close(loss, rest)
-    torch.testing.assert_close(g, torch.tensor([[0.0, 0.0, 0.5, torch.sigmoid(torch.tensor(2.0)) - 1]]))
+    torch.testing.assert_close(
+        g, torch.tensor([[0.0, 0.0, 0.5, torch.sigmoid(torch.tensor(2.0)) - 1]])
+    )
     none, _ = _loss_grad(x, y, "binary", "none", epsilon=0.0)
     assert none[0, 0] == 0 and none[0, 1] == 0
 
 
 def test_nan_logit_stays_nan():
     for s in ("binary", "uniform"):
-        loss, _ = _loss_grad(torch.tensor([[float("nan"), 0.0, 1.0]]), torch.tensor([[1, 0, 0]]), s, epsilon=0.0)
+        loss, _ = _loss_grad(
+            torch.tensor([[float("nan"), 0.0, 1.0]]), torch.tensor([[1, 0, 0]]), s, epsilon=0.0
+        )
         assert torch.isnan(loss)
 
 

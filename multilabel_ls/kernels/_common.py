@@ -241,6 +241,16 @@ def load_target(
 
 
 @triton.jit
+def times(coef, v):
+    """``coef · v``, and 0 when ``coef == 0`` even for an infinite ``v`` (NaN stays NaN).
+
+    The convention of the closed-form path: a term whose coefficient is exactly 0 (a target of
+    exactly 0 or 1, a weight of 0) contributes its limit 0 next to an infinite logit.
+    """
+    return tl.where((coef == 0) & (v == v), 0.0, coef * v)
+
+
+@triton.jit
 def softplus_sigmoid(x):
     """``(softplus(x), softplus(-x), sigmoid(x))`` from one ``exp`` and one ``log``.
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from torch.autograd.function import once_differentiable
 
 from ..strategies import row_coefficients
 from ._common import (
@@ -58,6 +57,7 @@ from ._common import (
     row_stats,
     scale_,
     softplus_sigmoid,
+    times,
 )
 
 
@@ -65,14 +65,15 @@ from ._common import (
 def _sigmoid_terms(x, t, w, pw, HAS_W: tl.constexpr, HAS_PW: tl.constexpr):
     """Elementwise loss and unscaled gradient (D2.2, D2.3) for targets ``t``."""
     sp_pos, sp_neg, sig = softplus_sigmoid(x)
+    # = softplus(x) - t x without cancellation; a zero factor gives 0 next to an infinite logit
     if HAS_PW:
-        loss = pw * t * sp_neg + (1.0 - t) * sp_pos
+        loss = times(pw * t, sp_neg) + times(1.0 - t, sp_pos)
         grad = sig * (1.0 + (pw - 1.0) * t) - pw * t
     else:
-        loss = (1.0 - t) * sp_pos + t * sp_neg  # = softplus(x) - t x, without cancellation
+        loss = times(t, sp_neg) + times(1.0 - t, sp_pos)
         grad = sig - t
     if HAS_W:
-        loss = loss * w
+        loss = times(w, loss)
         grad = grad * w
     return loss, grad
 
@@ -431,6 +432,7 @@ class SigmoidLoss(torch.autograd.Function):
     def forward(ctx, logits, p: Prepared, config, reduction: str, need_grad: bool):
         coef = plan(p, config, reduction)
         ctx.p, ctx.coef, ctx.reduction, ctx.grad = p, coef, reduction, None
+        ctx.config = config
         ctx.save_for_backward(logits)
         if reduction == "none":
             loss = torch.empty(p.x.shape, dtype=p.work, device=p.x.device)
@@ -443,9 +445,16 @@ class SigmoidLoss(torch.autograd.Function):
         return part.sum(dtype=torch.float64).to(p.work)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out):
         (logits,) = ctx.saved_tensors  # raises if the logits were modified in place
+        if torch.is_grad_enabled():  # create_graph=True: a differentiable gradient (D2.4, D3.4)
+            from .._closed_form import gradient_with_graph
+
+            p = ctx.p
+            g = gradient_with_graph(
+                logits, ctx.config, p.source, p.w, p.pw, ctx.reduction, grad_out
+            )
+            return g, None, None, None, None
         p, coef = ctx.p, ctx.coef
         if ctx.reduction == "none":  # the scale is the validity, the upstream is elementwise
             go = grad_out.to(p.work).reshape(p.x.shape).contiguous()

@@ -13,8 +13,10 @@ coefficients, so the first pass over the logits needs no earlier pass over the t
    Every lane keeps its running max ``m`` and, for each part ``v ∈ {1, y, u}``,
    ``S_v = Σ w v`` and ``A_v = Σ w v (m - x) >= 0``; when ``m`` grows by ``Δ``, ``A_v += Δ S_v``
    (all terms non-negative: no cancellation). The row counts ``n, N, U`` and the target check
-   ride along. A per-row kernel merges lanes and chunks: ``lse = M + log d`` and
-   ``Σ v h = S_v log d + A_v`` (``M`` the row max, ``d = Σ exp(x - M)``).
+   ride along. A per-row kernel merges lanes and chunks into ``M`` (the row max), ``log d``
+   (``d = Σ exp(x - M)``) and ``Σ v h = S_v log d + A_v``; ``lse = M + log d`` is never formed,
+   so nothing huge is subtracted from a huge number (derivation D3.9): the gradient uses
+   ``softmax(x)_j = exp((x_j - M) - log d)``.
 2. :func:`multilabel_ls.strategies.row_coefficients` on the per-row vectors (the same code,
    policies and errors as the PyTorch path; its policy checks synchronise with the host).
 3. *Pass 2* (grid rows × chunks), still in forward for ``"mean"``/``"sum"``: the row losses
@@ -39,15 +41,23 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from torch.autograd.function import once_differentiable
 
 from ..strategies import row_coefficients
-from ._common import SPARSE_BLOCK, Prepared, launch, load_target, raise_target_error, scale_
+from ._common import (
+    SPARSE_BLOCK,
+    Prepared,
+    launch,
+    load_target,
+    raise_target_error,
+    scale_,
+    times,
+)
 
 #: Fields of a (row, chunk) partial: max, Σexp, then (A, S) for the parts 1, y, u, then counts.
 _PARTS = 12
-#: Fields of a merged row: lse, Σh, Σw, Σyh, Σwy, Σuh, Σwu, n, N, U, bad.
-_ROW = 11
+#: Fields of a merged row: M (the row max; 0 without a known label), Σh, Σw, Σyh, Σwy, Σuh,
+#: Σwu, n, N, U, bad, log d (d = Σ exp(x - M)); log-probabilities are (x - M) - log d (D3.9).
+_ROW = 12
 
 
 @triton.jit
@@ -171,8 +181,9 @@ def _softmax_rows_kernel(
     HAS_W: tl.constexpr,
     SPARSE: tl.constexpr,
 ):
-    """Merge a row's chunk partials into ``lse`` and the row sums ``Σ v h`` (D3.3); for a
-    sparse target add the positives' ``Σ w (lse - x)``, ``Σ w`` and their count (D1.6)."""
+    """Merge a row's chunk partials into ``M``, ``log d`` and the row sums ``Σ v h`` (D3.3,
+    D3.9); for a sparse target add the positives' ``Σ w ((M - x) + log d)``, ``Σ w`` and their
+    count (D1.6)."""
     row = tl.program_id(0).to(tl.int64)
     m = tl.full([CB], float("-inf"), dtype=CDT)
     d = tl.full([CB], 0.0, dtype=CDT)
@@ -218,7 +229,6 @@ def _softmax_rows_kernel(
     sh = Mref - mo
     D = tl.sum(d * tl.exp(mo - Mref), 0)
     logd = tl.log(tl.where(M == float("-inf"), 1.0, D))  # D >= 1 when the row has a known label
-    lse = Mref + logd  # 0 for a row without known labels (as the PyTorch path)
     # Σ_j v_j w_j (lse - x_j) = S_v log d + A_v: both terms >= 0 (D3.3)
     S1 = tl.sum(s1, 0)
     SY = tl.sum(sy, 0)
@@ -245,14 +255,14 @@ def _softmax_rows_kernel(
                 w = tl.where(ok, tl.load(w_ptr + j, mask=ok, other=0.0).to(CDT), 0.0)
             else:
                 w = tl.where(ok, 1.0, 0.0).to(CDT)
-            hy += w * tl.where(ok, lse - x, 0.0)
+            hy += w * tl.where(ok, (Mref - x) + logd, 0.0)  # never lse - x (D3.9)
             wy += w
             cnt += tl.where(ok, 1.0, 0.0).to(CDT)
         HY = tl.sum(hy, 0)
         SY = tl.sum(wy, 0)
         npos = tl.sum(cnt, 0)
-    # field-major (11, rows): every field is a contiguous per-row vector for the host
-    tl.store(out_ptr + row, lse)
+    # field-major (12, rows): every field is a contiguous per-row vector for the host
+    tl.store(out_ptr + row, Mref)
     tl.store(out_ptr + nrows + row, H1)
     tl.store(out_ptr + 2 * nrows + row, S1)
     tl.store(out_ptr + 3 * nrows + row, HY)
@@ -263,6 +273,7 @@ def _softmax_rows_kernel(
     tl.store(out_ptr + 8 * nrows + row, tl.sum(k, 0))
     tl.store(out_ptr + 9 * nrows + row, tl.sum(uk, 0))
     tl.store(out_ptr + 10 * nrows + row, tl.sum(nb, 0))
+    tl.store(out_ptr + 11 * nrows + row, logd)
 
 
 @triton.jit
@@ -316,7 +327,8 @@ def _softmax_finish_kernel(
     c = tl.load(c_ptr + row).to(CDT)
     delta = b - c
     valid = tl.load(valid_ptr + row).to(CDT)
-    lse = tl.load(rs_ptr + row)
+    M = tl.load(rs_ptr + row)
+    logd = tl.load(rs_ptr + 11 * nrows + row)
     H1 = tl.load(rs_ptr + nrows + row)
     W1 = tl.load(rs_ptr + 2 * nrows + row)
     HY = tl.load(rs_ptr + 3 * nrows + row)
@@ -338,7 +350,9 @@ def _softmax_finish_kernel(
         sc = sc * tl.load(go_ptr + row).to(CDT)
     if ch == 0:
         if WRITE_LOSS:
-            loss = tl.where(valid != 0, a * HU + c * H1 + delta * HY, 0.0)  # D3.3
+            # D3.3; a zero coefficient contributes 0 even against an infinite sum
+            loss = times(a, HU) + times(c, H1) + times(delta, HY)
+            loss = tl.where(valid != 0, loss, 0.0)
             if MEAN:
                 loss = loss * inv
             tl.store(loss_ptr + row, loss)
@@ -367,7 +381,7 @@ def _softmax_finish_kernel(
                 t = a + c + delta * y
             if HAS_W:
                 t = t * tl.load(w_ptr + cols, mask=inb, other=0.0).to(CDT)
-            p = tl.exp(tl.where(known, x, lse) - lse)
+            p = tl.exp((tl.where(known, x, M) - M) - logd)  # D3.9: never x - lse
             g = tl.where(known, sc * (mass * p - t), 0.0)
             tl.store(g_ptr + offs, g.to(g_ptr.dtype.element_ty), mask=inb)
 
@@ -382,7 +396,8 @@ def _softmax_sparse_grad_kernel(
     w_ptr,
     a_ptr,
     b_ptr,
-    lse_ptr,
+    m_ptr,
+    logd_ptr,
     mass_ptr,
     sc_ptr,
     g_ptr,
@@ -397,7 +412,8 @@ def _softmax_sparse_grad_kernel(
     row = tl.program_id(0).to(tl.int64)
     a = tl.load(a_ptr + row).to(CDT)
     b = tl.load(b_ptr + row).to(CDT)
-    lse = tl.load(lse_ptr + row).to(CDT)
+    M = tl.load(m_ptr + row).to(CDT)
+    logd = tl.load(logd_ptr + row).to(CDT)
     mass = tl.load(mass_ptr + row).to(CDT)
     sc = tl.load(sc_ptr + row).to(CDT)
     lo = tl.load(off_ptr + row)
@@ -416,7 +432,7 @@ def _softmax_sparse_grad_kernel(
             t = a + b + tl.full([SBLOCK], 0.0, dtype=CDT)
         if HAS_W:
             t = t * tl.load(w_ptr + j, mask=ok, other=0.0).to(CDT)
-        p = tl.exp(tl.where(ok, x, lse) - lse)
+        p = tl.exp((tl.where(ok, x, M) - M) - logd)  # D3.9
         tl.store(g_ptr + offs, (sc * (mass * p - t)).to(g_ptr.dtype.element_ty), mask=ok)
 
 
@@ -535,7 +551,8 @@ def _finish(p: Prepared, r: _Rows, *, mean: bool, loss=None, g=None, go=None, go
             p.ptr(p.w),
             r.a,
             r.b,
-            r.rs,  # field 0: lse
+            r.rs[0],  # field 0: M
+            r.rs[11],  # field 11: log d
             mass,
             sc,
             g,
@@ -555,7 +572,7 @@ class SoftmaxLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, p: Prepared, config, reduction: str, need_grad: bool):
         rs = _row_sums(p)
-        _, _, _, _, _, _, _, n, N, U, bad = rs.unbind(0)
+        _, _, _, _, _, _, _, n, N, U, bad, _ = rs.unbind(0)
         if p.validate and bool((bad > 0).any()):
             raise_target_error(p)
         if p.u is None:  # u = 1
@@ -563,6 +580,7 @@ class SoftmaxLoss(torch.autograd.Function):
         coef = row_coefficients(config, n, N, U)  # same code, policies and errors as torch
         r = _Rows(rs, coef, p.work)
         ctx.p, ctx.r, ctx.reduction, ctx.grad = p, r, reduction, None
+        ctx.config = config
         ctx.save_for_backward(logits)
         loss = torch.empty((p.rows,), dtype=p.work, device=p.x.device)
         if reduction == "none":
@@ -575,9 +593,16 @@ class SoftmaxLoss(torch.autograd.Function):
         return loss.sum(dtype=torch.float64).to(p.work)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out):
         (logits,) = ctx.saved_tensors  # raises if the logits were modified in place
+        if torch.is_grad_enabled():  # create_graph=True: a differentiable gradient (D2.4, D3.4)
+            from .._closed_form import gradient_with_graph
+
+            p = ctx.p
+            g = gradient_with_graph(
+                logits, ctx.config, p.source, p.w, p.pw, ctx.reduction, grad_out
+            )
+            return g, None, None, None, None
         p, r = ctx.p, ctx.r
         if ctx.reduction != "none" and ctx.grad is not None:  # scale in place (free if go == 1)
             g, ctx.grad = ctx.grad, None
