@@ -6,12 +6,25 @@ in this process, or data-parallel under ``torchrun`` (each run on all ranks; see
 :mod:`.distributed`). Only this process (rank 0 under torchrun) writes the store, one
 transaction per finished run, as runs finish; a run that raises is logged in the store's
 ``failures`` table and stays pending, so the next invocation retries it.
+
+Worker processes never outlive this process: if it stops on an exception (``KeyboardInterrupt``
+included) the workers are terminated at once (their runs in hand were not stored and are redone
+by the next invocation), and if it dies outright (any signal, ``SIGKILL`` too) they exit on
+their own — on Linux by the parent-death signal, everywhere by a watchdog thread that sees the
+parent gone within a second. With no worker left, multiprocessing's resource tracker (which
+shares this process's stdout and stderr) sees its pipe close and exits as well, so a caller
+reading this process's output gets end-of-file.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -80,14 +93,41 @@ def pending_runs(config: ExperimentConfig, store: ResultStore) -> tuple[list[Run
     return todo, len(unique) - len(todo)
 
 
-def _worker_init(threads: int) -> None:
-    import signal
+#: Seconds between two looks of a worker's watchdog at its parent.
+WATCHDOG_INTERVAL = 0.5
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(WATCHDOG_INTERVAL)
+        if os.getppid() != parent_pid:  # re-parented: the parent is gone
+            os._exit(1)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker exit when process ``parent_pid`` dies, however it dies."""
+    if sys.platform.startswith("linux"):
+        try:  # the kernel sends SIGKILL the moment the parent exits
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no usable libc: the watchdog alone
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+    # Portable, and a second line on Linux (the death signal follows the thread that spawned).
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="mlls-parent-watchdog",
+                     daemon=True).start()  # fmt: skip
+
+
+def _worker_init(threads: int, parent_pid: int | None = None) -> None:
     import torch
 
-    # Ctrl-C goes to the whole process group; the parent alone handles it (it stops handing
-    # out runs and lets the workers finish the run in hand), so workers ignore SIGINT.
+    # Ctrl-C goes to the whole process group; the parent alone handles it (it stops the grid
+    # and terminates the workers), so workers ignore SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     torch.set_num_threads(threads)
 
 
@@ -179,7 +219,7 @@ def _run_pool(todo: list[RunSpec], workers: int, threads: int, handle) -> None:
     """Train ``todo`` in ``workers`` spawned processes, handing each result over as it finishes."""
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(threads,)) as pool:  # fmt: skip
+                             initargs=(threads, os.getpid())) as pool:  # fmt: skip
         it = iter(todo)
         running = set()
         try:
@@ -196,5 +236,26 @@ def _run_pool(todo: list[RunSpec], workers: int, threads: int, handle) -> None:
                     if nxt is not None:
                         running.add(pool.submit(_safe_run, nxt, threads))
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # Interrupted (Ctrl-C, SIGTERM in the CLI) or the store failed: stop the workers now
+            # rather than wait for their runs in hand, which would not be stored anyway.
+            _terminate_workers(pool)
             raise
+
+
+def _terminate_workers(pool: ProcessPoolExecutor, timeout: float = 10.0) -> None:
+    """Cancel what is queued, terminate the workers of ``pool`` and wait (bounded) for them."""
+    # The pool's manager thread reaps the terminated workers; shutdown(wait=False) forgets it.
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if hasattr(pool, "terminate_workers"):  # Python >= 3.14
+        pool.terminate_workers()
+    else:
+        procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() drops it
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            try:
+                if p.is_alive():
+                    p.terminate()
+            except (ValueError, ProcessLookupError):  # already closed or gone
+                pass
+    if manager is not None:
+        manager.join(timeout)
