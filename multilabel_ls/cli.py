@@ -1,8 +1,12 @@
 """The ``mlls`` command line: ``run`` a grid, write its ``report``, list and describe ``datasets``.
 
 Exit codes: 0 success; 1 some runs failed (they are logged in the store and retried by the
-next ``mlls run``) or a report could not be written; 2 invalid usage, configuration or data
-set (the message names the field); 130 interrupted (finished runs are kept in the store).
+next ``mlls run``) or the store holds no finished run to report; 2 invalid usage,
+configuration or data set (the message names the field), a store that cannot be used (not a
+store, damaged, an unsupported schema, a failing disk: the message names the file, which is left
+as it was), an ``--out`` that cannot be created or written, or a ``--compare`` pair the store
+cannot compare; 130 interrupted by Ctrl-C or SIGTERM (finished runs are kept in the store, the
+worker processes are stopped).
 
 Examples
 --------
@@ -18,9 +22,12 @@ multilabel_ls.cli run ...`` every run is trained data-parallel over K processes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -223,10 +230,70 @@ def _compare_error(pairs) -> str | None:
     return None
 
 
+def _out_error(out: Path) -> str | None:
+    """Why the output directory ``out`` cannot be used (it is created if missing), or None."""
+    if out.exists() and not out.is_dir():
+        return f"--out {str(out)!r} exists and is not a directory"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"--out {str(out)!r}: cannot create the directory: {e.strerror or e}"
+    return None
+
+
+def _grid_compare_error(config, store: Path, pairs) -> str | None:
+    """A ``--compare`` strategy that is neither in the grid nor in the store, or None."""
+    from multilabel_ls.experiments.store import ResultStore
+
+    have = set(config.strategies)
+    if any(s not in have for pair in pairs or () for s in pair) and store.is_file():
+        with ResultStore(store, readonly=True) as st:
+            have |= {r["strategy"] for r in st.runs()}
+    for a, b in pairs or ():
+        missing = [s for s in dict.fromkeys((a, b)) if s not in have]
+        if missing:
+            return (
+                f"--compare {a}:{b}: no runs of {' or '.join(map(repr, missing))}: not in the "
+                f"grid's strategies ({', '.join(config.strategies)}) nor in {str(store)!r}"
+            )
+    return None
+
+
+def _compare_gaps(store: Path, pairs) -> bool:
+    """Report every ``--compare`` pair the store cannot compare; True if there was one."""
+    from multilabel_ls.experiments.report import comparison_gaps
+
+    gaps = comparison_gaps(store, pairs or ())
+    for (a, b), why in gaps:
+        _err(f"--compare {a}:{b}: {why} ({str(store)!r})")
+    return bool(gaps)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """Within: SIGTERM raises ``KeyboardInterrupt`` in the main thread, as Ctrl-C does.
+
+    Once: a repeated SIGTERM is ignored while the first one is handled.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from multilabel_ls.experiments.config import ConfigError
-    from multilabel_ls.experiments.distributed import init_from_env, shutdown
-    from multilabel_ls.experiments.runner import run_grid
+    from multilabel_ls.experiments.distributed import init_from_env
+    from multilabel_ls.experiments.store import StoreError
 
     try:
         config = build_config(args)
@@ -243,12 +310,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for spec in grid:
             print(f"  {spec.key}  {spec.label}")
         return 0
+    try:
+        msg = None if args.no_report else _out_error(args.out)
+        if msg is None and not args.no_report:
+            msg = _grid_compare_error(config, store, args.compare)
+    except StoreError as e:
+        msg = str(e)
+    if msg is not None:
+        _err(msg)
+        return 2
     ctx = init_from_env()
+    # Under torchrun the launcher owns SIGTERM (it stops every rank); elsewhere it is Ctrl-C.
+    with contextlib.nullcontext() if ctx.enabled else _sigterm_as_ctrl_c():
+        return _run_and_report(args, config, store, ctx)
+
+
+def _run_and_report(args: argparse.Namespace, config, store: Path, ctx) -> int:
+    from multilabel_ls.experiments.config import ConfigError
+    from multilabel_ls.experiments.distributed import shutdown
+    from multilabel_ls.experiments.runner import run_grid
+    from multilabel_ls.experiments.store import StoreError
+
     workers = 2 if args.workers is None else args.workers
     try:
         summary = run_grid(config, store, workers=workers, threads=args.threads,
                            progress=not args.no_progress, ctx=ctx)  # fmt: skip
-    except ConfigError as e:
+    except (ConfigError, StoreError) as e:
         _err(str(e))
         return 2
     except KeyboardInterrupt:
@@ -266,9 +353,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _err(f"run {f['label']} failed: {f['error']}")
         code = 0 if summary.ok else 1
         if not args.no_report:
+            if args.compare and len(summary.failed) < summary.total:  # else: no run to report
+                try:
+                    if _compare_gaps(store, args.compare):
+                        code = 2
+                except StoreError as e:
+                    _err(str(e))
+                    return 2
             code = max(code, _write_report(store, args.out, None, True, not args.no_progress,
                                            args.compare))  # fmt: skip
         return code
+    except KeyboardInterrupt:
+        _err(f"interrupted while writing the report; the runs are kept in {store}")
+        return 130
     finally:
         shutdown(ctx)
 
@@ -277,19 +374,29 @@ def _write_report(
     store: Path, out: Path, metrics, reliability: bool, progress: bool, compare=None
 ) -> int:
     from multilabel_ls.experiments.report import HEADLINE, write_report
+    from multilabel_ls.experiments.store import StoreError
 
     try:
         path = write_report(store, out, headline=tuple(metrics or HEADLINE),
                             reliability=reliability, progress=progress,
                             compare_pairs=compare or ())  # fmt: skip
+    except StoreError as e:
+        _err(str(e))
+        return 2
     except (FileNotFoundError, ValueError) as e:
         _err(str(e))
         return 1
+    except OSError as e:  # the output directory: full, read-only, replaced by a file, ...
+        where = e.filename if e.filename is not None else out
+        _err(f"cannot write the report to {str(where)!r}: {e.strerror or e}")
+        return 2
     print(f"report: {path}")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from multilabel_ls.experiments.store import ResultStore, StoreError
+
     if (msg := _compare_error(args.compare)) is not None:
         _err(msg)
         return 2
@@ -298,6 +405,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
         _err(f"no result store at {str(store)!r}")
         return 2
     out = args.out or store.parent
+    try:
+        ResultStore(store, readonly=True).close()  # refuse a bad store before writing anything
+        msg = _out_error(out)
+        if msg is None and _compare_gaps(store, args.compare):
+            return 2
+    except StoreError as e:
+        msg = str(e)
+    if msg is not None:
+        _err(msg)
+        return 2
     return _write_report(store, out, args.metrics, not args.no_reliability, True, args.compare)
 
 

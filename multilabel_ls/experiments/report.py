@@ -251,6 +251,46 @@ def _check_pairs(compare_pairs) -> list[tuple[str, str]]:
     return pairs
 
 
+def comparison_gaps(
+    store_path: str | Path, compare_pairs: Sequence[tuple[str, str]]
+) -> list[tuple[tuple[str, str], str]]:
+    """The strategy pairs that the store at ``store_path`` cannot compare, each with the reason.
+
+    A pair cannot be compared when a strategy has no finished run in the store, or when the two
+    never share a data set, setting, noise and ε. :func:`write_report` renders such a pair as a
+    note in its section; the command line refuses it.
+
+    Parameters
+    ----------
+    store_path : str or Path
+        An existing result store.
+    compare_pairs : sequence of (str, str)
+        As for :func:`write_report`.
+
+    Returns
+    -------
+    list of ((str, str), str)
+        ``((a, b), reason)`` for every pair that cannot be compared, in the given order.
+    """
+    pairs = _check_pairs(compare_pairs)
+    if not pairs:
+        return []
+    with ResultStore(store_path, readonly=True) as store:
+        cells = cells_from_runs(store.runs())
+    have = {c.strategy for c in cells}
+    gaps = []
+    for a, b in pairs:
+        missing = [s for s in dict.fromkeys((a, b)) if s not in have]
+        if missing:
+            reason = f"no runs of {' or '.join(map(repr, missing))} in the store"
+        elif not strategy_pairs(cells, a, b):
+            reason = f"no data set and ε at which the store holds runs of both {a!r} and {b!r}"
+        else:
+            continue
+        gaps.append(((a, b), reason))
+    return gaps
+
+
 def _comparison_section(cells: list[Cell], pairs: list[tuple[str, str]]) -> list[str]:
     lines = [
         "## Paired comparisons between strategies", "",
