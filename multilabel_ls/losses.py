@@ -222,8 +222,9 @@ def multilabel_smoothing_loss(
         ``BCEWithLogitsLoss``). A softmax target has no separate positive term: passing it to a
         softmax strategy raises.
     ignore_index, ignore_mask:
-        Unknown labels: a value of the dense target, and/or a bool tensor of the logits' shape
-        (True = unknown). They are excluded from the loss and from ``N`` and ``n``; softmax
+        Unknown labels: a value of the dense target (a number — int, float or NumPy scalar —
+        e.g. ``-100``; not 0/1, not NaN, integral for an integer target; ``±inf`` only for a
+        floating target), and/or a bool tensor of the logits' shape (True = unknown). They are excluded from the loss and from ``N`` and ``n``; softmax
         strategies normalise over the known labels only, so the smoothing mass is spread over the
         known labels (derivation ``D1.5``).
     soft_targets:
@@ -248,6 +249,24 @@ def multilabel_smoothing_loss(
     softmax: ``S_w softmax(x) - w t`` with ``S_w = Σ_j w_j t_j``), computed block by block, so no
     dense smoothed target and no ``B x N`` intermediate is kept. No gradient flows to the target
     (a target that requires grad raises).
+
+    Second-order gradients (``torch.autograd.grad(..., create_graph=True)``: gradient penalties,
+    Hessian-vector products) are exact: under ``create_graph`` the backward pass computes the same
+    gradient with differentiable operations (it then holds a dense target, ``B x N``), so the loss
+    Hessian (derivations ``D2.4``, ``D3.4``) is part of the graph.
+
+    Row sums are combined without cancellation (derivations ``D2.8``, ``D3.9``): next to a huge
+    logit the loss of the other labels is kept, as PyTorch's float32 losses keep it. Infinite
+    logits: the loss is ``+inf`` where the target gives weight to what the logit rules out
+    (sigmoid: ``t < 1`` at ``+inf`` or ``t > 0`` at ``-inf``; softmax: ``t > 0`` at ``-inf``); a
+    term whose coefficient is exactly 0 contributes 0 — where PyTorch's losses give
+    ``0 · inf = NaN`` (a target of exactly 1 at ``+inf``), this gives the limit. A softmax row with
+    ``k`` logits at ``+inf`` has the limit distribution ``1/k`` on them. The gradient is finite for
+    finite targets; NaN logits give NaN. The Triton kernels follow the same conventions for dense
+    targets, except at ``+inf`` softmax logits (NaN, as in PyTorch). With sparse :class:`~multilabel_ls.PositiveIndices`
+    targets the kernels correct the dense pass at the positives by a difference, so there a huge
+    correct logit can still absorb the rest of its row's loss (use ``backend="torch"`` or a
+    dense target for such logits).
 
     Examples
     --------

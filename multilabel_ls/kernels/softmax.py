@@ -53,11 +53,13 @@ from ._common import (
     times,
 )
 
-#: Fields of a (row, chunk) partial: max, Σexp, then (A, S) for the parts 1, y, u, then counts.
-_PARTS = 12
+#: Fields of a (row, chunk) partial: max, Σexp, then (A, S) for the parts 1, y, u, then counts,
+#: then (A, S) for the part 1 - y.
+_PARTS = 14
 #: Fields of a merged row: M (the row max; 0 without a known label), Σh, Σw, Σyh, Σwy, Σuh,
-#: Σwu, n, N, U, bad, log d (d = Σ exp(x - M)); log-probabilities are (x - M) - log d (D3.9).
-_ROW = 12
+#: Σwu, n, N, U, bad, log d (d = Σ exp(x - M)), Σ(1-y)h; log-probabilities are
+#: (x - M) - log d (D3.9).
+_ROW = 13
 
 
 @triton.jit
@@ -83,6 +85,7 @@ def _softmax_sums_kernel(
     VALIDATE: tl.constexpr,
     HAS_U: tl.constexpr,
     HAS_W: tl.constexpr,
+    PARTS: tl.constexpr,
 ):
     """Pass 1 of one (row, chunk): online max, Σ exp and the max-relative row sums (D3.3)."""
     row = tl.program_id(0).to(tl.int64)
@@ -99,6 +102,8 @@ def _softmax_sums_kernel(
     s1 = tl.full([BLOCK], 0.0, dtype=CDT)
     ay = tl.full([BLOCK], 0.0, dtype=CDT)
     sy = tl.full([BLOCK], 0.0, dtype=CDT)
+    a0 = tl.full([BLOCK], 0.0, dtype=CDT)
+    s0 = tl.full([BLOCK], 0.0, dtype=CDT)
     au = tl.full([BLOCK], 0.0, dtype=CDT)
     su = tl.full([BLOCK], 0.0, dtype=CDT)
     n = tl.full([BLOCK], 0.0, dtype=CDT)
@@ -127,17 +132,20 @@ def _softmax_sums_kernel(
         xs = tl.where(known, x, ref)
         dist = ref - xs  # m - x >= 0 at known labels, 0 elsewhere
         d = d * tl.exp(old - ref) + tl.where(known, tl.exp(xs - ref), 0.0)
-        a1 = a1 + shift * s1 + wk * dist
+        a1 = a1 + shift * s1 + times(wk, dist)
         s1 += wk
         if HAS_Y:
             wy = wk * y
-            ay = ay + shift * sy + wy * dist
+            ay = ay + shift * sy + times(wy, dist)  # 0 · inf = 0 at a -inf logit
             sy += wy
             n += y
+            w0 = wk - wy  # w (1 - y), summed directly: never Σh - Σyh
+            a0 = a0 + shift * s0 + times(w0, dist)
+            s0 += w0
         if HAS_U:
             uv = tl.load(u_ptr + cols, mask=inb, other=0.0).to(CDT)
             wu = wk * uv
-            au = au + shift * su + wu * dist
+            au = au + shift * su + times(wu, dist)
             su += wu
             uk += tl.where(known, uv, 0.0)
         m = m_new
@@ -147,7 +155,7 @@ def _softmax_sums_kernel(
     mo = tl.where(m == float("-inf"), Mref, m)
     f = tl.exp(mo - Mref)
     sh = Mref - mo
-    o = part_ptr + (row * nchunks + ch) * 12
+    o = part_ptr + (row * nchunks + ch) * PARTS
     tl.store(o, M)
     tl.store(o + 1, tl.sum(d * f, 0))
     tl.store(o + 2, tl.sum(a1 + sh * s1, 0))
@@ -160,6 +168,8 @@ def _softmax_sums_kernel(
     tl.store(o + 9, tl.sum(k, 0))
     tl.store(o + 10, tl.sum(uk, 0))
     tl.store(o + 11, tl.sum(nbad, 0))
+    tl.store(o + 12, tl.sum(a0 + sh * s0, 0))
+    tl.store(o + 13, tl.sum(s0, 0))
 
 
 @triton.jit
@@ -180,6 +190,7 @@ def _softmax_rows_kernel(
     HAS_MASK: tl.constexpr,
     HAS_W: tl.constexpr,
     SPARSE: tl.constexpr,
+    PARTS: tl.constexpr,
 ):
     """Merge a row's chunk partials into ``M``, ``log d`` and the row sums ``Σ v h`` (D3.3,
     D3.9); for a sparse target add the positives' ``Σ w ((M - x) + log d)``, ``Σ w`` and their
@@ -191,6 +202,8 @@ def _softmax_rows_kernel(
     s1 = tl.full([CB], 0.0, dtype=CDT)
     ay = tl.full([CB], 0.0, dtype=CDT)
     sy = tl.full([CB], 0.0, dtype=CDT)
+    a0 = tl.full([CB], 0.0, dtype=CDT)
+    s0 = tl.full([CB], 0.0, dtype=CDT)
     au = tl.full([CB], 0.0, dtype=CDT)
     su = tl.full([CB], 0.0, dtype=CDT)
     n = tl.full([CB], 0.0, dtype=CDT)
@@ -200,7 +213,7 @@ def _softmax_rows_kernel(
     for c0 in range(0, nchunks, CB):
         cc = c0 + tl.arange(0, CB)
         ok = cc < nchunks
-        P = part_ptr + (row * nchunks + cc) * 12
+        P = part_ptr + (row * nchunks + cc) * PARTS
         pm = tl.load(P, mask=ok, other=float("-inf")).to(CDT)
         m_new = tl.maximum(m, pm)
         ref = tl.where(m_new == float("-inf"), 0.0, m_new)
@@ -215,6 +228,9 @@ def _softmax_rows_kernel(
         ps = tl.load(P + 5, mask=ok, other=0.0)
         ay = ay + so * sy + tl.load(P + 4, mask=ok, other=0.0) + sp * ps
         sy += ps
+        ps = tl.load(P + 13, mask=ok, other=0.0)
+        a0 = a0 + so * s0 + tl.load(P + 12, mask=ok, other=0.0) + sp * ps
+        s0 += ps
         ps = tl.load(P + 7, mask=ok, other=0.0)
         au = au + so * su + tl.load(P + 6, mask=ok, other=0.0) + sp * ps
         su += ps
@@ -236,6 +252,7 @@ def _softmax_rows_kernel(
     H1 = S1 * logd + tl.sum(a1 + sh * s1, 0)
     HY = SY * logd + tl.sum(ay + sh * sy, 0)
     HU = SU * logd + tl.sum(au + sh * su, 0)
+    H0 = tl.sum(s0, 0) * logd + tl.sum(a0 + sh * s0, 0)
     npos = tl.sum(n, 0)
     if SPARSE:
         lo = tl.load(off_ptr + row)
@@ -261,6 +278,7 @@ def _softmax_rows_kernel(
         HY = tl.sum(hy, 0)
         SY = tl.sum(wy, 0)
         npos = tl.sum(cnt, 0)
+        H0 = H1 - HY  # the dense pass saw y = 0; this difference can cancel (sparse only)
     # field-major (12, rows): every field is a contiguous per-row vector for the host
     tl.store(out_ptr + row, Mref)
     tl.store(out_ptr + nrows + row, H1)
@@ -274,6 +292,7 @@ def _softmax_rows_kernel(
     tl.store(out_ptr + 9 * nrows + row, tl.sum(uk, 0))
     tl.store(out_ptr + 10 * nrows + row, tl.sum(nb, 0))
     tl.store(out_ptr + 11 * nrows + row, logd)
+    tl.store(out_ptr + 12 * nrows + row, H0)
 
 
 @triton.jit
@@ -333,6 +352,7 @@ def _softmax_finish_kernel(
     W1 = tl.load(rs_ptr + 2 * nrows + row)
     HY = tl.load(rs_ptr + 3 * nrows + row)
     WY = tl.load(rs_ptr + 4 * nrows + row)
+    H0 = tl.load(rs_ptr + 12 * nrows + row)
     if HAS_U:
         HU = tl.load(rs_ptr + 5 * nrows + row)
         WU = tl.load(rs_ptr + 6 * nrows + row)
@@ -350,8 +370,12 @@ def _softmax_finish_kernel(
         sc = sc * tl.load(go_ptr + row).to(CDT)
     if ch == 0:
         if WRITE_LOSS:
-            # D3.3; a zero coefficient contributes 0 even against an infinite sum
-            loss = times(a, HU) + times(c, H1) + times(delta, HY)
+            # D3.9: a, b, c >= 0 times sums of h >= 0 (never γΣh + δΣyh, which subtracts when
+            # b < c); a zero coefficient contributes 0 even against an infinite sum
+            if HAS_U:
+                loss = times(a, HU) + times(b, HY) + times(c, H0)
+            else:
+                loss = times(a + b, HY) + times(a + c, H0)
             loss = tl.where(valid != 0, loss, 0.0)
             if MEAN:
                 loss = loss * inv
@@ -437,7 +461,7 @@ def _softmax_sparse_grad_kernel(
 
 
 def _row_sums(p: Prepared) -> torch.Tensor:
-    """Pass 1 and the per-row merge: an ``(11, rows)`` tensor of the fields in :data:`_ROW`."""
+    """Pass 1 and the per-row merge: a ``(_ROW, rows)`` tensor of the fields in :data:`_ROW`."""
     geo, dev = p.geo, p.x.device
     part = torch.empty((p.rows, geo.chunks, _PARTS), dtype=p.work, device=dev)
     launch(
@@ -457,6 +481,7 @@ def _row_sums(p: Prepared) -> torch.Tensor:
         CDT=p.cdt,
         HAS_U=p.u is not None,
         HAS_W=p.w is not None,
+        PARTS=_PARTS,
         num_warps=geo.num_warps,
         **p.target_meta(),
     )
@@ -480,6 +505,7 @@ def _row_sums(p: Prepared) -> torch.Tensor:
         HAS_MASK=p.mask is not None,
         HAS_W=p.w is not None,
         SPARSE=p.offsets is not None,
+        PARTS=_PARTS,
         num_warps=1,
     )
     return out
@@ -572,7 +598,7 @@ class SoftmaxLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, p: Prepared, config, reduction: str, need_grad: bool):
         rs = _row_sums(p)
-        _, _, _, _, _, _, _, n, N, U, bad, _ = rs.unbind(0)
+        _, _, _, _, _, _, _, n, N, U, bad, _, _ = rs.unbind(0)
         if p.validate and bool((bad > 0).any()):
             raise_target_error(p)
         if p.u is None:  # u = 1

@@ -99,3 +99,28 @@ def test_kernel_huge_logits_match_pytorch(strategy, big, device):
     ref.sum().backward()
     torch.testing.assert_close(loss, ref.detach().cpu(), rtol=4e-6, atol=1e-6)
     torch.testing.assert_close(g, xr.grad.cpu(), rtol=1e-6, atol=1e-6)
+
+
+def test_softmax_kernel_no_cancellation_when_b_below_c(device):
+    """positive_split at ε = 1 (b = 0 < c): the kernel sums Σ(1-y)h directly (D3.9)."""
+    x = torch.tensor([[-1e8, 0.0, 0.0, 0.0]]).to(device)
+    y = torch.tensor([[1, 0, 0, 0]]).to(device)
+    loss, g = _run("triton", x, y, "positive_split", epsilon=1.0)
+    t = smooth_targets(y.cpu(), strategy="positive_split", epsilon=1.0)
+    xr = x.cpu().clone().requires_grad_()
+    ref = F.cross_entropy(xr, t, reduction="sum")
+    ref.backward()
+    torch.testing.assert_close(loss, ref.detach())
+    torch.testing.assert_close(g, xr.grad)
+
+
+def test_softmax_kernel_minus_infinity_with_zero_prior_entry(device):
+    x = torch.tensor([[-INF, 0.0, 1.0, 0.5]]).to(device)
+    y = torch.tensor([[0, 1, 0, 1]]).to(device)
+    prior = torch.tensor([0.0, 0.3, 0.3, 0.4]).to(device)
+    for red in ("sum", "none"):
+        got = _run("triton", x, y, "prior_softmax", red, epsilon=0.2, prior=prior)
+        ref = _run("torch", x, y, "prior_softmax", red, epsilon=0.2, prior=prior)
+        assert torch.isfinite(got[0]).all()
+        torch.testing.assert_close(got[0], ref[0])
+        torch.testing.assert_close(got[1], ref[1])
