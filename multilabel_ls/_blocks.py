@@ -251,6 +251,34 @@ class SparseSource:
 Source = DenseSource | SparseSource
 
 
+def check_ignore_index(ignore_index):
+    """Validate ``ignore_index`` (target-independent rules) and return it as an int or float.
+
+    A number (int, float or NumPy scalar; not bool), not NaN (which matches nothing) and not
+    0 or 1 (target values). ``None`` passes through. Raises ``TypeError`` / ``ValueError``
+    naming ``ignore_index``.
+    """
+    import numbers
+
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Real):
+        raise TypeError(
+            "ignore_index must be a number (int, float or a NumPy integer/floating scalar) "
+            f"or None, got {ignore_index!r}"
+        )
+    is_int = isinstance(ignore_index, numbers.Integral)
+    ignore_index = int(ignore_index) if is_int else float(ignore_index)
+    if ignore_index != ignore_index:
+        raise ValueError(
+            "ignore_index=nan would ignore nothing (NaN equals no target value); mark "
+            "unknown labels with a finite value such as -100, or pass ignore_mask"
+        )
+    if ignore_index in (0, 1):
+        raise ValueError(f"ignore_index={ignore_index!r} collides with a target value 0/1")
+    return ignore_index
+
+
 def make_source(
     target: torch.Tensor | PositiveIndices,
     shape: torch.Size,
@@ -311,22 +339,8 @@ def make_source(
             "pass target.detach()"
         )
     if ignore_index is not None:
-        import numbers
-
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Real):
-            raise TypeError(
-                "ignore_index must be a number (int, float or a NumPy integer/floating scalar) "
-                f"or None, got {ignore_index!r}"
-            )
-        is_int = isinstance(ignore_index, numbers.Integral)
-        ignore_index = int(ignore_index) if is_int else float(ignore_index)
-        if ignore_index != ignore_index:
-            raise ValueError(
-                "ignore_index=nan would ignore nothing (NaN equals no target value); mark "
-                "unknown labels with a finite value such as -100, or pass ignore_mask"
-            )
-        if ignore_index in (0, 1):
-            raise ValueError(f"ignore_index={ignore_index!r} collides with a target value 0/1")
+        ignore_index = check_ignore_index(ignore_index)
+        is_int = isinstance(ignore_index, int)
         if target.dtype == torch.bool:
             raise ValueError("ignore_index cannot mark a bool target; use ignore_mask")
         if not target.dtype.is_floating_point and not (is_int or ignore_index.is_integer()):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._blocks import check_ignore_index
 from ._closed_form import ClosedFormLoss
 from .sparse import PositiveIndices
 from .strategies import SmoothingConfig, make_config
@@ -362,7 +363,7 @@ class MultiLabelSmoothingLoss(nn.Module):
                     raise TypeError(f"{name} must be a 1-D floating torch.Tensor, got {v!r}")
                 _check_values(name, v)
         self.reduction = reduction
-        self.ignore_index = ignore_index
+        self.ignore_index = check_ignore_index(ignore_index)  # fails here, not at forward
         self.soft_targets = soft_targets
         self.backend = backend
         self.register_buffer("weight", weight)

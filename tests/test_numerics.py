@@ -291,3 +291,20 @@ def test_softmax_tie_example():
     loss, g = _loss_grad(x, torch.tensor([[1, 0, 0, 0]]), "uniform", epsilon=0.0)
     torch.testing.assert_close(loss, torch.tensor(math.log(2)))
     torch.testing.assert_close(g, torch.tensor([[-0.5, 0.5, 0.0, 0.0]]))
+
+
+def test_module_rejects_nan_ignore_index_at_construction():
+    from multilabel_ls import MultiLabelSmoothingLoss
+
+    with pytest.raises(ValueError, match="ignore_index=nan"):
+        MultiLabelSmoothingLoss("binary", 0.1, ignore_index=float("nan"))
+    with pytest.raises(TypeError, match="ignore_index"):
+        MultiLabelSmoothingLoss("binary", 0.1, ignore_index="-100")
+    crit = MultiLabelSmoothingLoss("binary", 0.1, ignore_index=-100)
+    y = torch.tensor([[1, -100, 0]])
+    torch.testing.assert_close(
+        crit(torch.zeros(1, 3), y),
+        multilabel_smoothing_loss(
+            torch.zeros(1, 3), y, strategy="binary", epsilon=0.1, ignore_index=-100
+        ),
+    )
