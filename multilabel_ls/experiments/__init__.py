@@ -29,7 +29,7 @@ from .evaluate import METRICS, RARE_METRICS, RARE_THRESHOLD, evaluate, rare_labe
 from .report import write_report
 from .runner import GridSummary, run_grid
 from .scores import presence_probabilities, ranking_scores
-from .store import ResultStore
+from .store import ResultStore, StoreError
 from .training import run_one
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "GridSummary",
     "ResultStore",
     "RunSpec",
+    "StoreError",
     "TrainConfig",
     "config_from_dict",
     "evaluate",
