@@ -17,6 +17,7 @@ target (derivation ``D1.6``: ``Σ_j y_j h_j = Σ_{j ∈ pos} h_j``).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 
 import torch
@@ -258,8 +259,6 @@ def check_ignore_index(ignore_index):
     0 or 1 (target values). ``None`` passes through. Raises ``TypeError`` / ``ValueError``
     naming ``ignore_index``.
     """
-    import numbers
-
     if ignore_index is None:
         return None
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Real):

@@ -51,7 +51,7 @@ import torch.nn.functional as F
 
 from ._blocks import SparseBlock, canonical_view, iter_blocks, label_view, row_shape
 from .strategies import RowCoefficients, SmoothingConfig, row_coefficients
-from .targets import Source, block_targets, plan_rows, row_counts
+from .targets import Source, block_targets, row_counts, row_totals
 
 
 def work_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -103,7 +103,6 @@ class _Options:
         self.work = work_dtype(logits.dtype)
         nd, dev = self.x.ndim, logits.device
         self.config, self.source, self.reduction = config, source, reduction
-        self.weight, self.pos_weight = weight, pos_weight
         self.softmax = config.family == "softmax"
         self.u = label_view(config.prior, nd, self.work, dev)
         self.w = label_view(weight, nd, self.work, dev)
@@ -263,7 +262,7 @@ def _sigmoid_elementwise(o: _Options, coef: RowCoefficients) -> torch.Tensor:
     return out
 
 
-def dense_targets(o: _Options, coef: RowCoefficients):
+def _dense_targets(o: _Options, coef: RowCoefficients):
     """The smoothed target ``t`` of every element (0 at unknown labels) and the known mask."""
     t = torch.empty(o.x.shape, dtype=o.work, device=o.x.device)
     known = torch.ones(o.x.shape, dtype=torch.bool, device=o.x.device)
@@ -288,7 +287,7 @@ def differentiable_gradient(
     penalties, Hessian-vector products) sees the loss Hessian (derivations ``D2.4``, ``D3.4``).
     It builds the dense target (``B x N`` memory); the first-order path never does.
     """
-    t, known = dense_targets(o, coef)
+    t, known = _dense_targets(o, coef)
     x = canonical_view(logits).to(o.work)
     valid = coef.valid.to(o.work)
     if o.reduction == "none":
@@ -320,24 +319,16 @@ def gradient_with_graph(
 ) -> torch.Tensor:
     """:func:`differentiable_gradient` from the loss's inputs (for the kernels' backward)."""
     o = _Options(logits, config, source, weight, pos_weight, reduction)
-    coef = plan_rows(config, source, o.work, o.u)
+    n, N, U = row_totals(source, o.work, o.u)
+    coef = row_coefficients(config, n, N, U)
+    return differentiable_gradient(logits, o, coef, _mean_count(o, coef, N), grad_out)
+
+
+def _mean_count(o: _Options, coef: RowCoefficients, N: torch.Tensor) -> torch.Tensor:
+    """The divisor of ``"mean"``: valid rows (softmax) or known elements of valid rows."""
     if o.softmax:
-        count = coef.valid.sum(dtype=torch.float64)
-    else:
-        _, N, _ = _row_totals(o)
-        count = (N * coef.valid).sum(dtype=torch.float64)
-    return differentiable_gradient(logits, o, coef, count, grad_out)
-
-
-def _row_totals(o: _Options):
-    """``n, N, U`` of every row (one pass over the target)."""
-    out = [torch.empty(o.rows, dtype=o.work, device=o.x.device) for _ in range(3)]
-    for idx in iter_blocks(o.x.shape):
-        for dst, v in zip(
-            out, row_counts(o.source.block(idx, o.work, check=False), o.u), strict=True
-        ):
-            dst[idx] = v
-    return out
+        return coef.valid.sum(dtype=torch.float64)
+    return (N * coef.valid).sum(dtype=torch.float64)
 
 
 class ClosedFormLoss(torch.autograd.Function):
@@ -352,10 +343,7 @@ class ClosedFormLoss(torch.autograd.Function):
         coef = row_coefficients(config, acc["n"], acc["N"], acc["U"])
         row_loss, mass = _combine(coef, acc, o.softmax)
         special = _fix_nonfinite(o, coef, row_loss)
-        if o.softmax:
-            count = coef.valid.sum(dtype=torch.float64)
-        else:
-            count = (acc["N"] * coef.valid).sum(dtype=torch.float64)
+        count = _mean_count(o, coef, acc["N"])
         ctx.opts, ctx.coef, ctx.count = o, coef, count
         ctx.M, ctx.L, ctx.mass, ctx.special = acc.get("M"), acc.get("L"), mass, special
         ctx.save_for_backward(logits)

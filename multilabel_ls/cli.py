@@ -243,6 +243,7 @@ def _out_error(out: Path) -> str | None:
 
 def _grid_compare_error(config, store: Path, pairs) -> str | None:
     """A ``--compare`` strategy that is neither in the grid nor in the store, or None."""
+    from multilabel_ls.experiments.report import _missing_strategies
     from multilabel_ls.experiments.store import ResultStore
 
     have = set(config.strategies)
@@ -250,11 +251,10 @@ def _grid_compare_error(config, store: Path, pairs) -> str | None:
         with ResultStore(store, readonly=True) as st:
             have |= {r["strategy"] for r in st.runs()}
     for a, b in pairs or ():
-        missing = [s for s in dict.fromkeys((a, b)) if s not in have]
-        if missing:
+        if missing := _missing_strategies((a, b), have):
             return (
-                f"--compare {a}:{b}: no runs of {' or '.join(map(repr, missing))}: not in the "
-                f"grid's strategies ({', '.join(config.strategies)}) nor in {str(store)!r}"
+                f"--compare {a}:{b}: {missing}: not in the grid's strategies "
+                f"({', '.join(config.strategies)}) nor in {str(store)!r}"
             )
     return None
 

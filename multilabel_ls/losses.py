@@ -225,9 +225,10 @@ def multilabel_smoothing_loss(
     ignore_index, ignore_mask:
         Unknown labels: a value of the dense target (a number — int, float or NumPy scalar —
         e.g. ``-100``; not 0/1, not NaN, integral for an integer target; ``±inf`` only for a
-        floating target), and/or a bool tensor of the logits' shape (True = unknown). They are excluded from the loss and from ``N`` and ``n``; softmax
-        strategies normalise over the known labels only, so the smoothing mass is spread over the
-        known labels (derivation ``D1.5``).
+        floating target), and/or a bool tensor of the logits' shape (True = unknown). They are
+        excluded from the loss and from ``N`` and ``n``; softmax strategies normalise over the
+        known labels only, so the smoothing mass is spread over the known labels (derivation
+        ``D1.5``).
     soft_targets:
         Allow target values strictly between 0 and 1 (off by default, so that already-smoothed
         targets are not smoothed twice by mistake).
@@ -264,10 +265,10 @@ def multilabel_smoothing_loss(
     ``0 · inf = NaN`` (a target of exactly 1 at ``+inf``), this gives the limit. A softmax row with
     ``k`` logits at ``+inf`` has the limit distribution ``1/k`` on them. The gradient is finite for
     finite targets; NaN logits give NaN. The Triton kernels follow the same conventions for dense
-    targets, except at ``+inf`` softmax logits (NaN, as in PyTorch). With sparse :class:`~multilabel_ls.PositiveIndices`
-    targets the kernels correct the dense pass at the positives by a difference, so there a huge
-    correct logit can still absorb the rest of its row's loss (use ``backend="torch"`` or a
-    dense target for such logits).
+    targets, except at ``+inf`` softmax logits (NaN, as in PyTorch). With sparse
+    :class:`~multilabel_ls.PositiveIndices` targets the kernels correct the dense pass at the
+    positives by a difference, so there a huge correct logit can still absorb the rest of its
+    row's loss (use ``backend="torch"`` or a dense target for such logits).
 
     Examples
     --------

@@ -15,10 +15,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-
-def _brief(value: object, limit: int = 80) -> str:
-    r = repr(value)
-    return r if len(r) <= limit else r[: limit - 3] + "..."
+from .strategies import _brief
 
 
 def _row_indices(i: int, row: object) -> torch.Tensor:

@@ -51,6 +51,13 @@ def plan_rows(
     u: torch.Tensor | None,
 ) -> RowCoefficients:
     """Coefficients of every row (one pass over the target); see :mod:`.strategies`."""
+    return row_coefficients(config, *row_totals(source, work, u))
+
+
+def row_totals(
+    source: Source, work: torch.dtype, u: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`row_counts` of every row, ``(n, N, U)`` shaped ``(B, 1[, R])`` (one pass)."""
     shape = row_shape(source.shape)
     device = source.target.device
     n = torch.empty(shape, dtype=work, device=device)
@@ -58,7 +65,7 @@ def plan_rows(
     U = torch.empty(shape, dtype=work, device=device)
     for idx in iter_blocks(source.shape):
         n[idx], N[idx], U[idx] = row_counts(source.block(idx, work), u)
-    return row_coefficients(config, n, N, U)
+    return n, N, U
 
 
 def block_targets(

@@ -20,13 +20,18 @@ from .test_losses import kwargs_for, random_batch
 INF = float("inf")
 
 
-def _reference(x, y, strategy, reduction="mean", **kw):
-    """PyTorch's loss on the dense smoothed target (the naive composition)."""
-    t = smooth_targets(y, strategy=strategy, dtype=x.dtype, **kw)
-    if get_strategy(strategy).family == "sigmoid":
+def _torch_loss(x, t, family, reduction="mean"):
+    """PyTorch's own loss of logits ``x`` against dense targets ``t`` (the naive composition)."""
+    if family == "sigmoid":
         return F.binary_cross_entropy_with_logits(x, t, reduction=reduction)
     rows = -(t * torch.log_softmax(x, dim=1)).sum(1)
     return {"mean": rows.mean(), "sum": rows.sum(), "none": rows}[reduction]
+
+
+def _reference(x, y, strategy, reduction="mean", **kw):
+    """:func:`_torch_loss` on the dense smoothed target of ``y``."""
+    t = smooth_targets(y, strategy=strategy, dtype=x.dtype, **kw)
+    return _torch_loss(x, t, get_strategy(strategy).family, reduction)
 
 
 def _penalty(lossfn, X, W, go=None):
@@ -141,11 +146,7 @@ def _loss_grad(x, y, strategy, reduction="sum", **kw):
 
 def _ref_loss_grad(x, t, family, reduction="sum"):
     x = x.clone().requires_grad_()
-    if family == "sigmoid":
-        loss = F.binary_cross_entropy_with_logits(x, t, reduction=reduction)
-    else:
-        loss = -(t * torch.log_softmax(x, 1)).sum(1)
-        loss = loss.sum() if reduction == "sum" else loss
+    loss = _torch_loss(x, t, family, reduction)
     (g,) = torch.autograd.grad(loss.sum(), x)
     return loss.detach(), g
 

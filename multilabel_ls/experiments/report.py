@@ -251,6 +251,12 @@ def _check_pairs(compare_pairs) -> list[tuple[str, str]]:
     return pairs
 
 
+def _missing_strategies(pair: tuple[str, str], have: set[str]) -> str | None:
+    """``"no runs of 'a' [or 'b']"`` for the strategies of ``pair`` not in ``have``, or None."""
+    missing = [s for s in dict.fromkeys(pair) if s not in have]
+    return f"no runs of {' or '.join(map(repr, missing))}" if missing else None
+
+
 def comparison_gaps(
     store_path: str | Path, compare_pairs: Sequence[tuple[str, str]]
 ) -> list[tuple[tuple[str, str], str]]:
@@ -280,9 +286,8 @@ def comparison_gaps(
     have = {c.strategy for c in cells}
     gaps = []
     for a, b in pairs:
-        missing = [s for s in dict.fromkeys((a, b)) if s not in have]
-        if missing:
-            reason = f"no runs of {' or '.join(map(repr, missing))} in the store"
+        if missing := _missing_strategies((a, b), have):
+            reason = f"{missing} in the store"
         elif not strategy_pairs(cells, a, b):
             reason = f"no data set and ε at which the store holds runs of both {a!r} and {b!r}"
         else:

@@ -16,6 +16,12 @@ from ..test_losses import kwargs_for, random_batch
 INF = float("inf")
 
 
+def _kw(strategy, eps, N, device, gen=None):
+    """``kwargs_for`` with its tensors (a prior) on ``device``."""
+    kw = kwargs_for(strategy, eps, N, gen or torch.Generator().manual_seed(0))
+    return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in kw.items()}
+
+
 def _run(backend, x, y, strategy, reduction="sum", create_graph=False, **kw):
     x = x.detach().clone().requires_grad_()
     loss = multilabel_smoothing_loss(
@@ -35,10 +41,7 @@ def test_double_backward_through_kernels(strategy, reduction, device):
     X = torch.randn(B, D, generator=gen, dtype=torch.float64).to(device)
     W0 = torch.randn(D, N, generator=gen, dtype=torch.float64).to(device)
     y = random_batch(B, N, gen).to(device)
-    kw = {
-        k: (v.to(device) if torch.is_tensor(v) else v)
-        for k, v in kwargs_for(strategy, 0.2, N, gen).items()
-    }
+    kw = _kw(strategy, 0.2, N, device, gen)
     out = []
     for backend in ("triton", "torch"):
         W = W0.clone().requires_grad_()
@@ -58,10 +61,7 @@ def test_sigmoid_kernel_infinite_logits(strategy, device):
     x = torch.tensor([[INF, -INF, 0.5, 2.0], [-INF, INF, 1.0, -3.0]]).to(device)
     y = torch.tensor([[1, 0, 0, 1], [1, 0, 1, 0]]).to(device)
     for eps in (0.0, 0.1):
-        kw = {
-            k: (v.to(device) if torch.is_tensor(v) else v)
-            for k, v in kwargs_for(strategy, eps, 4, torch.Generator().manual_seed(0)).items()
-        }
+        kw = _kw(strategy, eps, 4, device)
         for red in ("sum", "none"):
             got = _run("triton", x, y, strategy, red, **kw)
             ref = _run("torch", x, y, strategy, red, **kw)
